@@ -1,0 +1,3 @@
+"""Bastion: self-hosted security automation platform."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,104 @@
+"""The one NinjaAPI under /api/v1/: authentication, error mapping, and the mounted routers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+from ninja.security import APIKeyCookie, HttpBearer
+
+from bastion.core.access import Principal
+from bastion.core.services import authenticate_api_token
+
+logger = logging.getLogger(__name__)
+
+
+class ApiTokenAuth(HttpBearer):
+    """``Authorization: Bearer bstapi_...`` — an organization-scoped API token."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
+        api_token = authenticate_api_token(token)
+        return Principal.of_token(api_token) if api_token is not None else None
+
+
+class SessionAuth(APIKeyCookie):
+    """The browser session of a logged-in user; CSRF is checked for unsafe methods."""
+
+    param_name = "sessionid"
+
+    def __init__(self) -> None:
+        super().__init__(csrf=True)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and user.is_active:
+            return Principal.of_user(user)
+        return None
+
+
+api = NinjaAPI(
+    title="Bastion API",
+    version="1",
+    description="Scanning, browser tests, pipelines and error tracking. Authenticate with an "
+    "API token: `Authorization: Bearer bstapi_...`.",
+    auth=[ApiTokenAuth(), SessionAuth()],
+    urls_namespace="api",
+)
+
+
+def _error(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, **extra}, status=status)
+
+
+@api.exception_handler(DjangoValidationError)
+def _django_validation(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
+    errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+    return _error(request, 400, "Invalid input.", errors=errors)
+
+
+@api.exception_handler(NinjaValidationError)
+def _ninja_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    return _error(request, 400, "Invalid input.", errors=exc.errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, 401, "Authentication required: a valid, unexpired, unrevoked token.")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _error(request, 403, str(exc) or "Not allowed.")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, "Request body too large.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    response = _error(request, exc.status_code, str(exc))
+    if exc.status_code == 429:
+        response["Retry-After"] = "1"
+    return response
+
+
+def _mount_routers() -> None:
+    from bastion.core.api import router as core_router
+
+    api.add_router("/", core_router)
+
+
+_mount_routers()

@@ -1,0 +1,115 @@
+"""Authorization as queries: every read goes through these helpers.
+
+Anything outside the caller's organizations is reported as not found (404), never as
+forbidden, so object ids of other tenants leak nothing. A role too low for a write is 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from bastion.core.context import Actor
+from bastion.core.models import (
+    ApiToken,
+    Membership,
+    Organization,
+    Project,
+    Role,
+    User,
+    role_at_least,
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: a logged-in user (roles from memberships) or an API token (one org, one role)."""
+
+    actor: Actor
+    user: User | None = None
+    token: ApiToken | None = None
+
+    @classmethod
+    def of_user(cls, user: User) -> Principal:
+        return cls(actor=Actor.for_user(user), user=user)
+
+    @classmethod
+    def of_token(cls, token: ApiToken) -> Principal:
+        return cls(actor=Actor.for_token(token), token=token)
+
+    def organizations(self) -> QuerySet[Organization]:
+        if self.token is not None:
+            return Organization.objects.filter(pk=self.token.organization_id)
+        if self.user is None or not self.user.is_active:
+            return Organization.objects.none()
+        return Organization.objects.filter(memberships__user=self.user)
+
+    def role_in(self, organization: Organization) -> str | None:
+        if self.token is not None:
+            return self.token.role if self.token.organization_id == organization.pk else None
+        if self.user is None:
+            return None
+        return (
+            Membership.objects.filter(organization=organization, user=self.user)
+            .values_list("role", flat=True)
+            .first()
+        )
+
+
+def require_role(principal: Principal, organization: Organization, minimum: str) -> str:
+    role = principal.role_in(organization)
+    if role is None:
+        raise Http404("No such organization.")
+    if not role_at_least(role, minimum):
+        raise PermissionDenied(f"This needs the {minimum} role or higher; you are {role}.")
+    return role
+
+
+def organizations_for(principal: Principal) -> QuerySet[Organization]:
+    return principal.organizations().order_by("name")
+
+
+def get_organization_for(
+    principal: Principal, slug: str, minimum: str = Role.VIEWER
+) -> Organization:
+    organization = principal.organizations().filter(slug=slug).first()
+    if organization is None:
+        raise Http404("No such organization.")
+    require_role(principal, organization, minimum)
+    return organization
+
+
+def projects_for(
+    principal: Principal, organization: Organization | None = None
+) -> QuerySet[Project]:
+    projects = Project.objects.filter(organization__in=principal.organizations())
+    if organization is not None:
+        projects = projects.filter(organization=organization)
+    return projects.select_related("organization").order_by("organization__slug", "slug")
+
+
+def get_project_for(
+    principal: Principal, org_slug: str, project_slug: str, minimum: str = Role.VIEWER
+) -> Project:
+    project = projects_for(principal).filter(organization__slug=org_slug, slug=project_slug).first()
+    if project is None:
+        raise Http404("No such project.")
+    require_role(principal, project.organization, minimum)
+    return project
+
+
+def members_for(principal: Principal, organization: Organization) -> QuerySet[Membership]:
+    require_role(principal, organization, Role.VIEWER)
+    return (
+        Membership.objects.filter(organization=organization)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def api_tokens_for(principal: Principal, organization: Organization) -> QuerySet[ApiToken]:
+    require_role(principal, organization, Role.ADMIN)
+    return ApiToken.objects.filter(organization=organization).order_by("-created_at")

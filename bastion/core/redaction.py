@@ -1,0 +1,38 @@
+"""Keep secrets out of logs: a logging filter and a helper for job logs."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+# Our own bearer tokens, Authorization headers and key=value pairs with secret-looking names.
+_PATTERNS = [
+    re.compile(r"bst[a-z]{3}_[A-Za-z0-9_\-]{20,}"),
+    re.compile(r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)\S+"),
+    re.compile(
+        r"(?i)((?:password|passwd|secret|token|api_key|apikey)[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,]+"
+    ),
+]
+MASK = "[REDACTED]"
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+    text = _PATTERNS[0].sub(MASK, text)
+    for pattern in _PATTERNS[1:]:
+        text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

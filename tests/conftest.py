@@ -1,0 +1,20 @@
+"""Shared fixtures: users, organizations and API clients on the real database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup", "django_db_blocker"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that never touch the database run once, on the SQLite pass only.
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if not (fixtures & DB_FIXTURES) and not item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.nodb)
+
+
+def pytest_report_header() -> str:
+    return f"database: {connection.vendor} ({connection.settings_dict['NAME']})"

@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings, with a private data folder per process."""
+
+import os
+import tempfile
+
+os.environ.setdefault("BASTION_DATA_DIR", tempfile.mkdtemp(prefix="bastion-test-"))
+
+from bastion.settings import *  # noqa: F403
+
+# Tasks run inline in tests so that effects are visible when the action returns; the database
+# backend itself is exercised by tests that override this.
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Argon2 is the production hasher (a test checks it); tests that create many users use a cheap one.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+]
