@@ -97,8 +97,12 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def _mount_routers() -> None:
     from bastion.core.api import router as core_router
+    from bastion.jobs.agent_api import router as agent_router
+    from bastion.jobs.api import router as jobs_router
 
     api.add_router("/", core_router)
+    api.add_router("/", jobs_router)
+    api.add_router("/agent", agent_router)
 
 
 _mount_routers()

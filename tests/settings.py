@@ -16,3 +16,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.MD5PasswordHasher",
 ]
+
+# Several test processes may share one PostgreSQL server: each gets its own test database.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"]["NAME"] = f"test_bastion_{os.getpid()}"  # noqa: F405
