@@ -1,3 +1,5 @@
+"""Pages of the web UI. One module per area; each later module app may take its page over."""
+
 from __future__ import annotations
 
 from django.db import connection
