@@ -96,6 +96,8 @@ class Config:
     agent_heartbeat_interval_s: float
     agent_lost_after_s: float
     job_expiry_s: int
+    mail_retention_days: int = 14
+    local_agent: bool = True
     scan_allow_hosts: list[str] = field(default_factory=list)
 
 
@@ -189,5 +191,7 @@ def load(env: dict[str, str] | None = None) -> Config:
         agent_heartbeat_interval_s=heartbeat,
         agent_lost_after_s=lost_after,
         job_expiry_s=_int(env, "BASTION_JOB_EXPIRY_S", 24 * 3600, minimum=1),
+        mail_retention_days=_int(env, "BASTION_MAIL_RETENTION_DAYS", 14, minimum=1),
+        local_agent=_bool(env, "BASTION_LOCAL_AGENT", True),
         scan_allow_hosts=_list(env, "BASTION_SCAN_ALLOW_HOSTS", ["127.0.0.0/8", "::1"]),
     )

@@ -1,0 +1,99 @@
+"""The SMTP sink: every address at any domain is an inbox; messages are stored, never relayed.
+
+Bastion's own notifications land here on a single machine, and browser tests read the
+messages their runs trigger (sign-up confirmations, password resets) from it.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.utils import timezone
+
+from bastion.browser.models import MailMessage
+
+logger = logging.getLogger(__name__)
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+
+
+def _header(value: object, limit: int = 998) -> str:
+    return str(value or "")[:limit]
+
+
+def store_message(mail_from: str, recipients: list[str], raw: bytes) -> MailMessage:
+    """Parse just enough of the message to index it, and keep the raw bytes."""
+    close_old_connections()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    message = MailMessage.objects.create(
+        mail_from=mail_from[:320],
+        recipients=[r.lower() for r in recipients],
+        inbox=(recipients[0] if recipients else "").lower()[:320],
+        subject=_header(parsed.get("Subject")),
+        message_id=_header(parsed.get("Message-ID")),
+        size=len(raw),
+        raw=raw,
+    )
+    logger.info("mail sink stored message %s for %s", message.pk, message.inbox)
+    return message
+
+
+def prune_messages(retention_days: int) -> int:
+    cutoff = timezone.now() - timedelta(days=retention_days)
+    deleted, _ = MailMessage.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+class SinkHandler:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):
+            raw = raw.encode()
+        await sync_to_async(store_message, thread_sensitive=False)(
+            str(envelope.mail_from or ""), [str(r) for r in envelope.rcpt_tos], raw
+        )
+        return "250 Message accepted for delivery"
+
+
+@dataclass
+class MailSink:
+    host: str
+    port: int
+    controller: Controller | None = None
+
+    def start(self) -> int:
+        """Start listening in a background thread; returns the bound port."""
+        self.controller = Controller(
+            SinkHandler(),
+            hostname=self.host,
+            port=self.port,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            ready_timeout=10,
+        )
+        self.controller.start()
+        server = self.controller.server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if sockets else self.port
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+def serve_forever(host: str, port: int, stop: threading.Event) -> None:
+    sink = MailSink(host, port)
+    bound = sink.start()
+    logger.info("mail sink listening on %s:%s", host, bound)
+    try:
+        stop.wait()
+    finally:
+        sink.stop()
