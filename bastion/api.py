@@ -11,7 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
+from ninja.types import DictStrAny
 
 from bastion.core.access import Principal
 from bastion.core.services import authenticate_api_token
@@ -35,11 +37,32 @@ class SessionAuth(APIKeyCookie):
     def __init__(self) -> None:
         super().__init__(csrf=True)
 
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # Without a session cookie this scheme does not apply: the caller gets 401 (no or bad
+        # token), not a CSRF 403. With one, an unsafe method needs a valid CSRF token.
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
             return Principal.of_user(user)
         return None
+
+
+class UnsupportedMediaType(Exception):
+    """A JSON operation received a body of another content type (mapped to 415)."""
+
+
+class JsonOnlyParser(Parser):
+    """Bodies of JSON operations must say they are JSON; anything else is 415, not a guess."""
+
+    def parse_body(self, request: HttpRequest) -> DictStrAny:
+        content_type = request.content_type or ""
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(content_type or "(none)")
+        return super().parse_body(request)
 
 
 api = NinjaAPI(
@@ -48,12 +71,14 @@ api = NinjaAPI(
     description="Scanning, browser tests, pipelines and error tracking. Authenticate with an "
     "API token: `Authorization: Bearer bstapi_...`.",
     auth=[ApiTokenAuth(), SessionAuth()],
+    parser=JsonOnlyParser(),
     urls_namespace="api",
 )
 
 
-def _error(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, **extra}, status=status)
+def _error(request: HttpRequest, status: int, detail: str, errors: Any = None) -> HttpResponse:
+    """The one error body of the API: ``{"detail": "...", "errors": ... or null}``."""
+    return api.create_response(request, {"detail": detail, "errors": errors}, status=status)
 
 
 @api.exception_handler(DjangoValidationError)
@@ -89,6 +114,12 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    cause = exc.__cause__
+    if isinstance(cause, UnsupportedMediaType):
+        return _error(request, 415, f"Send JSON with Content-Type: application/json, not {cause}.")
+    if isinstance(cause, ValueError) and exc.status_code == 400:
+        # ninja's "Cannot parse request body": say what was wrong, without echoing the body.
+        return _error(request, 400, "The request body is not valid JSON.", errors=[str(cause)])
     response = _error(request, exc.status_code, str(exc))
     if exc.status_code == 429:
         response["Retry-After"] = "1"

@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from bastion.core.context import Actor
 from bastion.core.models import (
     ApiToken,
+    AuditEvent,
+    Invitation,
     Membership,
     Organization,
     Project,
@@ -31,6 +34,9 @@ class Principal:
     actor: Actor
     user: User | None = None
     token: ApiToken | None = None
+    # The local ``bastion`` CLI acting on the database directly (like Django's createsuperuser):
+    # owner of every organization. Never built from a request; see ``Principal.system``.
+    is_system: bool = False
 
     @classmethod
     def of_user(cls, user: User) -> Principal:
@@ -40,7 +46,15 @@ class Principal:
     def of_token(cls, token: ApiToken) -> Principal:
         return cls(actor=Actor.for_token(token), token=token)
 
+    @classmethod
+    def system(cls, what: str = "cli") -> Principal:
+        """An explicit superuser-like principal for the local CLI only (whoever can run the
+        CLI against the database already has every right over it). Audited as ``what``."""
+        return cls(actor=Actor.system(what), is_system=True)
+
     def organizations(self) -> QuerySet[Organization]:
+        if self.is_system:
+            return Organization.objects.all()
         if self.token is not None:
             return Organization.objects.filter(pk=self.token.organization_id)
         if self.user is None or not self.user.is_active:
@@ -48,6 +62,8 @@ class Principal:
         return Organization.objects.filter(memberships__user=self.user)
 
     def role_in(self, organization: Organization) -> str | None:
+        if self.is_system:
+            return str(Role.OWNER)
         if self.token is not None:
             return self.token.role if self.token.organization_id == organization.pk else None
         if self.user is None:
@@ -70,6 +86,19 @@ def require_role(principal: Principal, organization: Organization, minimum: str)
 
 def organizations_for(principal: Principal) -> QuerySet[Organization]:
     return principal.organizations().order_by("name")
+
+
+def roles_by_organization(principal: Principal) -> dict[int, str]:
+    """The caller's role in each of its organizations, in one query."""
+    if principal.is_system:
+        return dict.fromkeys(Organization.objects.values_list("pk", flat=True), str(Role.OWNER))
+    if principal.token is not None:
+        return {principal.token.organization_id: principal.token.role}
+    if principal.user is None or not principal.user.is_active:
+        return {}
+    return dict(
+        Membership.objects.filter(user=principal.user).values_list("organization_id", "role")
+    )
 
 
 def get_organization_for(
@@ -113,3 +142,57 @@ def members_for(principal: Principal, organization: Organization) -> QuerySet[Me
 def api_tokens_for(principal: Principal, organization: Organization) -> QuerySet[ApiToken]:
     require_role(principal, organization, Role.ADMIN)
     return ApiToken.objects.filter(organization=organization).order_by("-created_at")
+
+
+def get_membership_for(
+    principal: Principal, organization: Organization, username: str
+) -> Membership:
+    membership = members_for(principal, organization).filter(user__username=username).first()
+    if membership is None:
+        raise Http404("No such member.")
+    return membership
+
+
+def invitations_for(principal: Principal, organization: Organization) -> QuerySet[Invitation]:
+    require_role(principal, organization, Role.ADMIN)
+    return Invitation.objects.filter(organization=organization).order_by("-created_at", "-pk")
+
+
+def pending_invitations_for(
+    principal: Principal, organization: Organization
+) -> QuerySet[Invitation]:
+    return invitations_for(principal, organization).filter(
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    )
+
+
+def get_invitation_for(
+    principal: Principal, organization: Organization, invitation_id: int
+) -> Invitation:
+    if principal.role_in(organization) is None:
+        raise Http404("No such organization.")
+    invitation = Invitation.objects.filter(organization=organization, pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    require_role(principal, organization, Role.ADMIN)
+    return invitation
+
+
+def get_api_token_for(principal: Principal, organization: Organization, token_id: int) -> ApiToken:
+    if principal.role_in(organization) is None:
+        raise Http404("No such organization.")
+    token = ApiToken.objects.filter(organization=organization, pk=token_id).first()
+    if token is None:
+        raise Http404("No such token.")
+    require_role(principal, organization, Role.ADMIN)
+    return token
+
+
+def audit_events_for(principal: Principal, organization: Organization) -> QuerySet[AuditEvent]:
+    """The organization's audit trail, newest first; admins and owners only."""
+    require_role(principal, organization, Role.ADMIN)
+    return (
+        AuditEvent.objects.filter(organization=organization)
+        .select_related("actor")
+        .order_by("-seq")
+    )

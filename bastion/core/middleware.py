@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
+from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from bastion.core.context import reset_client_ip, set_client_ip
@@ -47,6 +50,10 @@ class BodySizeLimitMiddleware:
         return int(settings.CONFIG.max_body_bytes)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _is_chunked(request):
+            refusal = self._buffer_chunked(request)
+            if refusal is not None:
+                return refusal
         raw = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(raw)
@@ -59,3 +66,43 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+    def _buffer_chunked(self, request: HttpRequest) -> HttpResponse | None:
+        """A chunked body declares no length: read at most limit + 1 bytes of it, refuse it when
+        it is longer, otherwise hand it on with its now-known Content-Length."""
+        limit = self.limit_for(request.path)
+        # Under WSGI, Django reads CONTENT_LENGTH bytes (none here) from wsgi.input, which the
+        # server (gunicorn) de-chunks; under ASGI the whole body is already in request._stream.
+        source: Any = request.META.get("wsgi.input") or request._stream
+        data = _read_at_most(source, limit + 1)
+        if len(data) > limit:
+            return JsonResponse(
+                {
+                    "detail": f"Request body too large: more than {limit} bytes (chunked).",
+                    "errors": None,
+                },
+                status=413,
+            )
+        request.META["CONTENT_LENGTH"] = str(len(data))
+        stream: Any = LimitedStream(io.BytesIO(data), len(data))
+        request._stream = stream
+        return None
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return "chunked" in encoding and not request.META.get("CONTENT_LENGTH")
+
+
+def _read_at_most(source: Any, size: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = size
+    for _ in range(size // 65536 + 2):  # bounded: each round reads up to 64 KiB or ends
+        if remaining <= 0:
+            break
+        part = source.read(min(remaining, 65536))
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
