@@ -1,7 +1,304 @@
-"""The agent API under /api/v1/agent/: register, poll, accept, heartbeat, log, finish, artifacts."""
+"""The agent API under /api/v1/agent/: register, poll, accept, heartbeat, log, finish, artifacts.
+
+Every call authenticates with ``Authorization: Token <secret>``: the cluster's registration
+token for ``/register``, the agent's session token for agent-level calls, and the per-job token
+for calls on one job (which can act on that job only). Intervals are set by the server.
+"""
 
 from __future__ import annotations
 
-from ninja import Router
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import File, Form, Router, Schema
+from ninja.errors import HttpError
+from ninja.files import UploadedFile
+from ninja.security import APIKeyHeader
+from pydantic import Field
+
+from bastion.jobs import dispatch
+from bastion.jobs.errors import DispatchError, InvalidAgentToken
+from bastion.jobs.logs import log_max_bytes
+from bastion.jobs.models import Agent, Job
 
 router = Router(tags=["agent"], auth=None)
+
+
+def _bearer(value: str | None) -> str | None:
+    scheme, _, secret = (value or "").partition(" ")
+    if scheme.lower() not in {"token", "bearer"} or not secret.strip():
+        return None
+    return secret.strip()
+
+
+class _TokenHeader(APIKeyHeader):
+    param_name = "Authorization"
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        return _bearer(key)
+
+
+class SessionTokenAuth(_TokenHeader):
+    """An agent's session token → the live Agent."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Agent | None:
+        secret = _bearer(key)
+        if secret is None:
+            return None
+        try:
+            return dispatch.agent_for_session(secret)
+        except InvalidAgentToken:
+            return None
+
+
+registration_auth = _TokenHeader()
+session_auth = SessionTokenAuth()
+job_auth = _TokenHeader()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Map the dispatch exception hierarchy to HTTP errors, in this one place."""
+    try:
+        yield
+    except DispatchError as exc:
+        raise HttpError(exc.status, str(exc)) from exc
+
+
+def _job(request: HttpRequest, job_id: int) -> Job:
+    with _translated():
+        return dispatch.job_for_token(str(request.auth), job_id)  # type: ignore[attr-defined]
+
+
+def _agent(request: HttpRequest) -> Agent:
+    agent: Agent = request.auth  # type: ignore[attr-defined]
+    return agent
+
+
+# --- schemas ------------------------------------------------------------------------------------
+
+
+class IntervalsOut(Schema):
+    poll_s: float
+    long_poll_s: float
+    heartbeat_s: float
+    job_status_s: float
+
+    @classmethod
+    def current(cls) -> IntervalsOut:
+        i = dispatch.Intervals.current()
+        return cls(
+            poll_s=i.poll_s,
+            long_poll_s=i.long_poll_s,
+            heartbeat_s=i.heartbeat_s,
+            job_status_s=i.job_status_s,
+        )
+
+
+class RegisterIn(Schema):
+    name: str = Field("", max_length=200)
+    hostname: str = Field("", max_length=255)
+    version: str = Field("", max_length=50)
+    pid: int | None = None
+    priority: int = 0
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class RegisterOut(Schema):
+    id: int
+    name: str
+    cluster: str
+    queue: str
+    tags: dict[str, str]
+    session_token: str
+    intervals: IntervalsOut
+
+
+class AssignedOut(Schema):
+    id: int
+    kind: str
+    label: str
+
+
+class PollOut(Schema):
+    job: AssignedOut | None
+    intervals: IntervalsOut
+
+
+class AcceptOut(Schema):
+    id: int
+    kind: str
+    label: str
+    payload: dict[str, Any]
+    timeout_s: int | None
+    token: str
+    log_max_bytes: int
+
+
+class StatusOut(Schema):
+    id: int
+    state: str
+    cancel_requested: bool
+    cancel_reason: str
+
+
+class HeartbeatOut(Schema):
+    received_at: datetime
+
+
+class LogIn(Schema):
+    seq: int = Field(..., ge=0, le=10_000_000)
+    data: str
+
+
+class LogOut(Schema):
+    stored: bool
+    log_bytes: int
+    truncated: bool
+
+
+class FinishIn(Schema):
+    exit_status: int = Field(..., ge=-1, le=100_000)
+    signal_reason: str = Field("", max_length=50)
+    ignore_in_dispatches: bool = False
+
+
+class ArtifactOut(Schema):
+    id: int
+    path: str
+    size: int
+    sha256: str
+
+
+class OkOut(Schema):
+    ok: bool
+
+
+def _status(job: Job) -> StatusOut:
+    status = dispatch.job_status(job)
+    return StatusOut(
+        id=job.pk,
+        state=status.state,
+        cancel_requested=status.cancel_requested,
+        cancel_reason=status.cancel_reason,
+    )
+
+
+# --- agent-level calls --------------------------------------------------------------------------
+
+
+@router.post("/register", auth=registration_auth, response=RegisterOut)
+def register(request: HttpRequest, body: RegisterIn) -> RegisterOut:
+    with _translated():
+        registration = dispatch.register_agent(
+            str(request.auth),  # type: ignore[attr-defined]
+            name=body.name,
+            tags=body.tags,
+            hostname=body.hostname,
+            version=body.version,
+            pid=body.pid,
+            priority=body.priority,
+        )
+    agent = registration.agent
+    return RegisterOut(
+        id=agent.pk,
+        name=agent.name,
+        cluster=agent.cluster.name,
+        queue=agent.queue,
+        tags=agent.tags,
+        session_token=registration.session_token,
+        intervals=IntervalsOut.current(),
+    )
+
+
+@router.post("/poll", auth=session_auth, response=PollOut)
+def poll(request: HttpRequest, wait: bool = False) -> PollOut:
+    """Ask for work. With ``wait=true`` the server holds the request up to its long-poll time."""
+    agent = _agent(request)
+    job = dispatch.long_poll(agent, float("inf") if wait else 0.0)
+    assigned = AssignedOut(id=job.pk, kind=job.kind, label=job.label) if job else None
+    return PollOut(job=assigned, intervals=IntervalsOut.current())
+
+
+@router.post("/heartbeat", auth=session_auth, response=HeartbeatOut)
+def heartbeat(request: HttpRequest) -> HeartbeatOut:
+    return HeartbeatOut(received_at=dispatch.heartbeat(_agent(request)))
+
+
+@router.post("/disconnect", auth=session_auth, response=OkOut)
+def disconnect(request: HttpRequest) -> OkOut:
+    dispatch.disconnect(_agent(request))
+    return OkOut(ok=True)
+
+
+@router.post("/jobs/{job_id}/accept", auth=session_auth, response=AcceptOut)
+def accept(request: HttpRequest, job_id: int) -> AcceptOut:
+    with _translated():
+        accepted = dispatch.accept(_agent(request), job_id)
+    spec = accepted.spec
+    return AcceptOut(
+        id=spec.id,
+        kind=spec.kind,
+        label=spec.label,
+        payload=spec.payload,
+        timeout_s=spec.timeout_s,
+        token=accepted.token,
+        log_max_bytes=log_max_bytes(),
+    )
+
+
+# --- calls on one job, with its job token --------------------------------------------------------
+
+
+@router.post("/jobs/{job_id}/start", auth=job_auth, response=StatusOut)
+def start(request: HttpRequest, job_id: int) -> StatusOut:
+    job = _job(request, job_id)
+    with _translated():
+        dispatch.start(job)
+    return _status(job)
+
+
+@router.get("/jobs/{job_id}", auth=job_auth, response=StatusOut)
+def status(request: HttpRequest, job_id: int) -> StatusOut:
+    """The job's state and whether a cancel was requested (agents check this about every second)."""
+    return _status(_job(request, job_id))
+
+
+@router.post("/jobs/{job_id}/log", auth=job_auth, response=LogOut)
+def append_log(request: HttpRequest, job_id: int, body: LogIn) -> LogOut:
+    job = _job(request, job_id)
+    with _translated():
+        result = dispatch.append_log(job, body.seq, body.data)
+    return LogOut(stored=result.stored, log_bytes=result.log_bytes, truncated=result.truncated)
+
+
+@router.post("/artifacts/{job_id}", auth=job_auth, response=ArtifactOut)
+def upload_artifact(
+    request: HttpRequest,
+    job_id: int,
+    path: Form[str],
+    file: File[UploadedFile],
+    content_type: Form[str] = "",
+) -> ArtifactOut:
+    job = _job(request, job_id)
+    with _translated():
+        artifact = dispatch.upload_artifact(job, path, file, content_type)
+    return ArtifactOut(
+        id=artifact.pk, path=artifact.path, size=artifact.size, sha256=artifact.sha256
+    )
+
+
+@router.post("/jobs/{job_id}/finish", auth=job_auth, response=StatusOut)
+def finish(request: HttpRequest, job_id: int, body: FinishIn) -> StatusOut:
+    job = _job(request, job_id)
+    with _translated():
+        job = dispatch.finish(
+            job,
+            body.exit_status,
+            body.signal_reason,
+            ignore_in_dispatches=body.ignore_in_dispatches,
+        )
+    return _status(job)

@@ -5,3 +5,12 @@ class JobsConfig(AppConfig):
     name = "bastion.jobs"
     label = "jobs"
     verbose_name = "Jobs and agents"
+
+    def ready(self) -> None:
+        from bastion.core.middleware import BodySizeLimitMiddleware
+        from bastion.jobs.artifacts import UPLOAD_PATH_PREFIX, artifact_max_bytes
+
+        # Room for the multipart envelope around the largest artifact we accept.
+        BodySizeLimitMiddleware.LARGE_BODY_PREFIXES[UPLOAD_PATH_PREFIX] = (
+            artifact_max_bytes() + 64 * 1024
+        )

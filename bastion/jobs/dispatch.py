@@ -1,0 +1,627 @@
+"""Dispatch: the server half of the agent protocol, as plain typed functions.
+
+Agents register with a cluster's registration token and receive a per-agent session token; they
+poll for work, accept an assigned job (receiving a per-job token that can act on that job only),
+start it, stream its log, heartbeat and finish it. ``sweep()`` (run every second by the scheduler)
+marks silent agents lost, expires jobs nobody picked up and times out jobs that ran too long.
+
+Assignment is race-free on SQLite and PostgreSQL alike: candidates are read without locks, then a
+conditional ``UPDATE ... WHERE state = 'scheduled'`` decides the winner by its row count.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+from django.utils import timezone
+
+from bastion.core import audit
+from bastion.core.access import Principal, require_role
+from bastion.core.context import Actor, client_ip
+from bastion.core.models import Organization, Role, slug_validator
+from bastion.core.tokens import hash_token, new_token
+from bastion.jobs.artifacts import upload_artifact
+from bastion.jobs.errors import InvalidAgentToken, JobConflict, JobNotFound
+from bastion.jobs.logs import append_log, job_secrets, read_log
+from bastion.jobs.models import (
+    ACTIVE_STATES,
+    Agent,
+    AgentState,
+    AgentToken,
+    Cluster,
+    Job,
+    JobKind,
+    JobState,
+    Queue,
+)
+
+__all__ = [
+    "AcceptedJob",
+    "Intervals",
+    "JobSpec",
+    "JobStatus",
+    "Registration",
+    "SweepReport",
+    "accept",
+    "agent_for_session",
+    "append_log",
+    "cancel_job",
+    "create_job",
+    "disconnect",
+    "finish",
+    "heartbeat",
+    "job_for_token",
+    "job_secrets",
+    "job_status",
+    "long_poll",
+    "poll",
+    "read_log",
+    "register_agent",
+    "start",
+    "sweep",
+    "upload_artifact",
+]
+
+DEFAULT_QUEUE = "default"
+JOB_STATUS_INTERVAL_S = 1.0
+# How often a waiting long poll looks for new work; each look is one indexed query.
+LONG_POLL_CHECK_S = 0.1
+# How many scheduled jobs one poll considers before giving up (tags may rule some out).
+CANDIDATES = 50
+# A job token still answers this long after its job finished, so a retried finish is idempotent.
+JOB_TOKEN_GRACE = timedelta(minutes=5)
+LIVE_AGENT_STATES = (AgentState.IDLE, AgentState.BUSY)
+
+
+# --- what crosses to the agent ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intervals:
+    """Server-controlled timings, sent with every register and poll response."""
+
+    poll_s: float
+    long_poll_s: float
+    heartbeat_s: float
+    job_status_s: float
+
+    @classmethod
+    def current(cls) -> Intervals:
+        config = settings.CONFIG
+        return cls(
+            poll_s=float(config.agent_poll_interval_s),
+            long_poll_s=float(config.agent_long_poll_s),
+            heartbeat_s=float(config.agent_heartbeat_interval_s),
+            job_status_s=JOB_STATUS_INTERVAL_S,
+        )
+
+
+@dataclass(frozen=True)
+class Registration:
+    agent: Agent
+    session_token: str
+    intervals: Intervals
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What an agent needs to run a job."""
+
+    id: int
+    kind: str
+    label: str
+    payload: dict[str, Any]
+    timeout_s: int | None
+
+    @classmethod
+    def of(cls, job: Job) -> JobSpec:
+        return cls(
+            id=job.pk,
+            kind=job.kind,
+            label=job.label,
+            payload=dict(job.payload),
+            timeout_s=job.timeout_s,
+        )
+
+
+@dataclass(frozen=True)
+class AcceptedJob:
+    spec: JobSpec
+    token: str
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: str
+    cancel_requested: bool
+    cancel_reason: str
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    agents_lost: int = 0
+    jobs_lost: int = 0
+    jobs_requeued: int = 0
+    jobs_expired: int = 0
+    jobs_timed_out: int = 0
+
+
+def _agent_actor(agent: Agent) -> Actor:
+    return Actor(label=f"agent:{agent.name}#{agent.pk}", ip=client_ip())
+
+
+# --- jobs, created by people and by other modules ---------------------------------------------
+
+
+def _validate_job(kind: str, payload: Any, queue: str, agent_tags: Any, timeout_s: Any) -> None:
+    errors: dict[str, list[str]] = {}
+    if kind not in JobKind.values:
+        errors["kind"] = [f"Unknown job kind {kind!r}; one of {', '.join(JobKind.values)}."]
+    if not isinstance(payload, dict):
+        errors["payload"] = ["The payload must be a JSON object."]
+    elif kind == JobKind.COMMAND:
+        command = payload.get("command")
+        env = payload.get("env", {})
+        if not isinstance(command, str) or not command.strip():
+            errors["payload"] = ["A command job needs payload.command, a non-empty string."]
+        elif not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            errors["payload"] = ["payload.env must map names to string values."]
+    try:
+        slug_validator(queue)
+    except ValidationError as exc:
+        errors["queue"] = list(exc.messages)
+    if not isinstance(agent_tags, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in agent_tags.items()
+    ):
+        errors["agent_tags"] = ["agent_tags must map tag names to string values."]
+    if timeout_s is not None and (not isinstance(timeout_s, int) or timeout_s < 1):
+        errors["timeout_s"] = ["The timeout must be a positive number of seconds."]
+    if errors:
+        raise ValidationError(errors)
+
+
+def create_job(
+    principal: Principal,
+    organization: Organization,
+    cluster: Cluster,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    queue: str = DEFAULT_QUEUE,
+    agent_tags: dict[str, str] | None = None,
+    priority: int = 0,
+    timeout_s: int | None = None,
+    expires_at: datetime | None = None,
+    label: str = "",
+    origin: str = "",
+) -> Job:
+    """Schedule a job on a cluster's queue. Needs the member role."""
+    require_role(principal, organization, Role.MEMBER)
+    if cluster.organization_id != organization.pk:
+        raise Http404("No such cluster.")
+    agent_tags = {} if agent_tags is None else agent_tags
+    _validate_job(kind, payload, queue, agent_tags, timeout_s)
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(seconds=int(settings.CONFIG.job_expiry_s))
+    elif expires_at <= now:
+        raise ValidationError({"expires_at": ["The expiry must be in the future."]})
+    with transaction.atomic():
+        job = Job.objects.create(
+            organization=organization,
+            cluster=cluster,
+            queue=queue,
+            agent_tags=agent_tags,
+            kind=kind,
+            label=label[:300],
+            payload=payload,
+            origin=origin[:100],
+            priority=priority,
+            timeout_s=timeout_s,
+            created_by=principal.actor.label[:200],
+            created_at=now,
+            expires_at=expires_at,
+        )
+        audit.record(
+            principal.actor,
+            "job.create",
+            organization=organization,
+            target=job,
+            changes={"cluster": cluster.name, "queue": queue, "kind": kind, "label": job.label},
+        )
+    return job
+
+
+def _release_agent(job: Job, ignore_in_dispatches: bool | None = None) -> None:
+    if job.agent_id is None:
+        return
+    fields: dict[str, Any] = {"current_job": None, "state": AgentState.IDLE}
+    if ignore_in_dispatches is not None:
+        fields["ignore_in_dispatches"] = ignore_in_dispatches
+    Agent.objects.filter(pk=job.agent_id, current_job_id=job.pk, state=AgentState.BUSY).update(
+        **fields
+    )
+
+
+def cancel_job(principal: Principal, job: Job) -> Job:
+    """Cancel a job: at once when no agent runs it yet, else ask its agent to stop it."""
+    require_role(principal, job.organization, Role.MEMBER)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            raise ValidationError({"state": [f"The job has already finished ({job.state})."]})
+        now = timezone.now()
+        before = job.state
+        if job.cancel_requested_at is None:
+            job.cancel_requested_at = now
+            job.cancel_reason = JobState.CANCELED
+        if job.state in (JobState.SCHEDULED, JobState.ASSIGNED):
+            job.state = JobState.CANCELED
+            job.finished_at = now
+            _release_agent(job)
+        job.save(update_fields=["state", "finished_at", "cancel_requested_at", "cancel_reason"])
+        audit.record(
+            principal.actor,
+            "job.cancel",
+            organization=job.organization,
+            target=job,
+            changes={"state": {"before": before, "after": job.state}},
+        )
+    return job
+
+
+# --- agent registration and sessions ----------------------------------------------------------
+
+
+def _split_tags(tags: dict[str, str]) -> tuple[str, dict[str, str]]:
+    rest = {str(k): str(v) for k, v in tags.items() if k != "queue"}
+    queue = str(tags.get("queue") or DEFAULT_QUEUE)
+    try:
+        slug_validator(queue)
+    except ValidationError as exc:
+        raise ValidationError({"tags": [f"queue: {m}" for m in exc.messages]}) from exc
+    return queue, rest
+
+
+def register_agent(
+    registration_token: str,
+    *,
+    name: str,
+    tags: dict[str, str],
+    hostname: str = "",
+    version: str = "",
+    pid: int | None = None,
+    priority: int = 0,
+) -> Registration:
+    """Register an agent in the token's cluster; its session token is returned once."""
+    token = (
+        AgentToken.objects.select_related("cluster__organization")
+        .filter(token_hash=hash_token(registration_token))
+        .first()
+    )
+    if token is None or not token.is_active:
+        raise InvalidAgentToken("The agent token is unknown, expired or revoked.")
+    queue_key, other_tags = _split_tags(tags)
+    cluster = token.cluster
+    session = new_token("ses")
+    now = timezone.now()
+    with transaction.atomic():
+        Queue.objects.get_or_create(cluster=cluster, key=queue_key)
+        agent = Agent.objects.create(
+            cluster=cluster,
+            registration_token=token,
+            name=(name or hostname or "agent")[:200],
+            hostname=hostname[:255],
+            version=version[:50],
+            pid=pid,
+            ip=client_ip(),
+            queue=queue_key,
+            tags=other_tags,
+            priority=priority,
+            session_token_hash=session.digest,
+            registered_at=now,
+            last_heartbeat_at=now,
+        )
+        AgentToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        audit.record(
+            Actor(label=f"agent-token:{token.prefix}", ip=client_ip()),
+            "agent.register",
+            organization=cluster.organization,
+            target=agent,
+            changes={"cluster": cluster.name, "queue": queue_key, "tags": other_tags},
+        )
+    return Registration(agent=agent, session_token=session.plaintext, intervals=Intervals.current())
+
+
+def agent_for_session(session_token: str) -> Agent:
+    agent = (
+        Agent.objects.select_related("cluster")
+        .filter(session_token_hash=hash_token(session_token), state__in=LIVE_AGENT_STATES)
+        .first()
+    )
+    if agent is None:
+        raise InvalidAgentToken("The agent session is unknown, disconnected or lost.")
+    return agent
+
+
+def job_for_token(job_token: str, job_id: int) -> Job:
+    """The job a job token belongs to; any other job id is not found for this token."""
+    if not job_token.startswith("bstjob_"):
+        raise InvalidAgentToken("That is not a job token.")
+    job = Job.objects.filter(token_hash=hash_token(job_token)).first()
+    if job is None:
+        raise InvalidAgentToken("The job token is unknown.")
+    if job.finished_at is not None and timezone.now() - job.finished_at > JOB_TOKEN_GRACE:
+        raise InvalidAgentToken("The job token expired with its job.")
+    if job.pk != job_id:
+        raise JobNotFound("No such job for this token.")
+    return job
+
+
+def heartbeat(agent: Agent) -> datetime:
+    now = timezone.now()
+    Agent.objects.filter(pk=agent.pk).update(last_heartbeat_at=now)
+    return now
+
+
+def disconnect(agent: Agent) -> None:
+    """The agent leaves: jobs it had not accepted go back to the queue, running ones are lost."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Agent.objects.filter(pk=agent.pk, state__in=LIVE_AGENT_STATES).update(
+            state=AgentState.DISCONNECTED, disconnected_at=now, current_job=None
+        )
+        if not changed:
+            return
+        requeued, lost = _abandon_jobs(agent.pk, now, "agent_stop")
+        audit.record(
+            _agent_actor(agent),
+            "agent.disconnect",
+            organization=agent.cluster.organization,
+            target=agent,
+            changes={"jobs_requeued": requeued, "jobs_lost": lost},
+        )
+
+
+def _abandon_jobs(agent_id: int, now: datetime, reason: str) -> tuple[int, int]:
+    active = Job.objects.filter(agent_id=agent_id, state__in=ACTIVE_STATES)
+    requeued = active.filter(state=JobState.ASSIGNED).update(
+        state=JobState.SCHEDULED, agent=None, assigned_at=None
+    )
+    lost = active.update(state=JobState.LOST, exit_status=-1, signal_reason=reason, finished_at=now)
+    return requeued, lost
+
+
+# --- polling and assignment -------------------------------------------------------------------
+
+
+def _tags_match(required: dict[str, str], offered: dict[str, str]) -> bool:
+    return all(
+        key in offered and (value == "*" or offered[key] == value)
+        for key, value in required.items()
+    )
+
+
+def _candidates(agent: Agent, now: datetime) -> list[int]:
+    paused = Queue.objects.filter(
+        cluster_id=OuterRef("cluster_id"), key=OuterRef("queue"), paused=True
+    )
+    rows = (
+        Job.objects.filter(cluster_id=agent.cluster_id, state=JobState.SCHEDULED, queue=agent.queue)
+        .exclude(Exists(paused))
+        .order_by("-priority", "created_at", "pk")
+        .values_list("pk", "agent_tags", "expires_at")[:CANDIDATES]
+    )
+    offered = agent.tags if isinstance(agent.tags, dict) else {}
+    return [
+        pk
+        for pk, required, expires_at in rows
+        if (expires_at is None or expires_at > now) and _tags_match(required or {}, offered)
+    ]
+
+
+def _try_assign(agent: Agent, job_id: int, now: datetime) -> bool:
+    with transaction.atomic():
+        won = Job.objects.filter(pk=job_id, state=JobState.SCHEDULED).update(
+            state=JobState.ASSIGNED, agent=agent, assigned_at=now
+        )
+        if won:
+            Agent.objects.filter(pk=agent.pk).update(state=AgentState.BUSY, current_job=job_id)
+    return bool(won)
+
+
+def _current_assignment(agent: Agent) -> tuple[Job | None, bool]:
+    """(the job assigned but not yet accepted, whether the agent is busy with any job)."""
+    active = Job.objects.filter(agent_id=agent.pk, state__in=ACTIVE_STATES).order_by("pk").first()
+    if active is None:
+        return None, False
+    return (active if active.state == JobState.ASSIGNED else None), True
+
+
+def poll(agent: Agent) -> Job | None:
+    """Assign at most one matching job to the agent, or return the one already assigned."""
+    assigned, busy = _current_assignment(agent)
+    if busy or agent.ignore_in_dispatches:
+        return assigned
+    return _assign_next(agent)
+
+
+def _assign_next(agent: Agent) -> Job | None:
+    now = timezone.now()
+    for job_id in _candidates(agent, now):
+        if _try_assign(agent, job_id, now):
+            return Job.objects.get(pk=job_id)
+    return None
+
+
+def long_poll(agent: Agent, wait_s: float) -> Job | None:
+    """Poll, waiting up to ``wait_s`` (capped by the server) for work; counts as a heartbeat."""
+    heartbeat(agent)
+    assigned, busy = _current_assignment(agent)
+    if busy or agent.ignore_in_dispatches:
+        return assigned
+    deadline = time.monotonic() + max(0.0, min(wait_s, float(settings.CONFIG.agent_long_poll_s)))
+    for _ in range(100_000):  # bounded by the deadline; the count is a second guard
+        job = _assign_next(agent)
+        if job is not None or time.monotonic() >= deadline:
+            return job
+        time.sleep(LONG_POLL_CHECK_S)
+    return None
+
+
+# --- running a job ----------------------------------------------------------------------------
+
+
+def accept(agent: Agent, job_id: int) -> AcceptedJob:
+    """Accept a job assigned to this agent; returns a token valid for that job only."""
+    with transaction.atomic():
+        job = (
+            Job.objects.select_for_update()
+            .filter(pk=job_id, agent_id=agent.pk, cluster_id=agent.cluster_id)
+            .first()
+        )
+        if job is None:
+            raise JobNotFound("No such job assigned to this agent.")
+        if job.state not in (JobState.ASSIGNED, JobState.ACCEPTED):
+            raise JobConflict(f"The job cannot be accepted: it is {job.state}.")
+        secret = new_token("job")
+        job.state = JobState.ACCEPTED
+        job.accepted_at = timezone.now()
+        job.token_hash = secret.digest
+        job.save(update_fields=["state", "accepted_at", "token_hash"])
+    return AcceptedJob(spec=JobSpec.of(job), token=secret.plaintext)
+
+
+def start(job: Job) -> Job:
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.state == JobState.RUNNING:
+            return job
+        if job.state != JobState.ACCEPTED:
+            raise JobConflict(f"The job cannot start: it is {job.state}.")
+        job.state = JobState.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["state", "started_at"])
+    return job
+
+
+def job_status(job: Job) -> JobStatus:
+    row = Job.objects.values("state", "cancel_requested_at", "cancel_reason").get(pk=job.pk)
+    return JobStatus(
+        state=row["state"],
+        cancel_requested=row["cancel_requested_at"] is not None,
+        cancel_reason=row["cancel_reason"],
+    )
+
+
+def _final_state(job: Job, exit_status: int) -> str:
+    if job.cancel_requested_at is not None:
+        return JobState.TIMED_OUT if job.cancel_reason == JobState.TIMED_OUT else JobState.CANCELED
+    return JobState.PASSED if exit_status == 0 else JobState.FAILED
+
+
+def finish(
+    job: Job, exit_status: int, signal_reason: str = "", *, ignore_in_dispatches: bool = False
+) -> Job:
+    """Record the exit status. A job whose cancel was requested ends canceled or timed_out."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(pk=job.pk)
+        if job.is_finished:
+            if job.state != JobState.LOST and job.exit_status == exit_status:
+                return job  # a retried finish
+            raise JobConflict(f"The job has already finished ({job.state}).")
+        if job.state not in (JobState.ACCEPTED, JobState.RUNNING):
+            raise JobConflict(f"The job cannot finish: it is {job.state}.")
+        job.state = _final_state(job, exit_status)
+        job.exit_status = exit_status
+        job.signal_reason = signal_reason[:50]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "exit_status", "signal_reason", "finished_at"])
+        _release_agent(job, ignore_in_dispatches=ignore_in_dispatches or None)
+    return job
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+
+def _mark_lost(agent_id: int, cutoff: datetime, now: datetime) -> tuple[bool, int, int]:
+    with transaction.atomic():
+        won = Agent.objects.filter(
+            pk=agent_id, state__in=LIVE_AGENT_STATES, last_heartbeat_at__lt=cutoff
+        ).update(state=AgentState.LOST, current_job=None)
+        if not won:
+            return False, 0, 0
+        requeued, lost = _abandon_jobs(agent_id, now, "agent_lost")
+        agent = Agent.objects.select_related("cluster__organization").get(pk=agent_id)
+        audit.record(
+            Actor.system("scheduler"),
+            "agent.lost",
+            organization=agent.cluster.organization,
+            target=agent,
+            changes={"last_heartbeat_at": agent.last_heartbeat_at, "jobs_lost": lost},
+        )
+    return True, requeued, lost
+
+
+def _past_timeout(
+    now: datetime, timeout_s: int | None, started_at: datetime | None, accepted_at: datetime | None
+) -> bool:
+    began = started_at or accepted_at
+    return (
+        timeout_s is not None and began is not None and began + timedelta(seconds=timeout_s) <= now
+    )
+
+
+def _request_timeouts(now: datetime) -> int:
+    running = Job.objects.filter(
+        state__in=(JobState.ACCEPTED, JobState.RUNNING),
+        timeout_s__isnull=False,
+        cancel_requested_at__isnull=True,
+    ).values_list("pk", "timeout_s", "started_at", "accepted_at")
+    due = [
+        pk
+        for pk, timeout_s, started, accepted in running
+        if _past_timeout(now, timeout_s, started, accepted)
+    ]
+    if not due:
+        return 0
+    return Job.objects.filter(pk__in=due, cancel_requested_at__isnull=True).update(
+        cancel_requested_at=now, cancel_reason=JobState.TIMED_OUT
+    )
+
+
+def sweep(now: datetime | None = None) -> SweepReport:
+    """Housekeeping the scheduler runs every second: lost agents, expired and timed-out jobs."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=float(settings.CONFIG.agent_lost_after_s))
+    silent = list(
+        Agent.objects.filter(state__in=LIVE_AGENT_STATES, last_heartbeat_at__lt=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
+    agents_lost = jobs_lost = jobs_requeued = 0
+    for agent_id in silent:
+        won, requeued, lost = _mark_lost(agent_id, cutoff, now)
+        agents_lost += int(won)
+        jobs_requeued += requeued
+        jobs_lost += lost
+    jobs_expired = Job.objects.filter(state=JobState.SCHEDULED, expires_at__lte=now).update(
+        state=JobState.EXPIRED, finished_at=now
+    )
+    return SweepReport(
+        agents_lost=agents_lost,
+        jobs_lost=jobs_lost,
+        jobs_requeued=jobs_requeued,
+        jobs_expired=jobs_expired,
+        jobs_timed_out=_request_timeouts(now),
+    )

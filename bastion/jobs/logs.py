@@ -1,0 +1,82 @@
+"""Job logs: ordered, idempotent chunks with a size cap and a server-side redaction pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from bastion.core.redaction import redact_text
+from bastion.jobs.errors import JobConflict
+from bastion.jobs.models import Job, JobLogChunk, JobState
+
+# Defaults next to the app; a deployment may override them in Django settings.
+DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
+MAX_CHUNK_BYTES = 1024 * 1024
+TRUNCATION_NOTICE = "\n[bastion: log truncated, the job's log reached its size limit]\n"
+
+
+def log_max_bytes() -> int:
+    return int(getattr(settings, "BASTION_JOB_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES))
+
+
+def job_secrets(job: Job) -> list[str]:
+    """Values of the env variables the job's payload declares secret (``payload["secret_env"]``)."""
+    payload = job.payload if isinstance(job.payload, dict) else {}
+    names = payload.get("secret_env") or []
+    env = payload.get("env") or {}
+    if not isinstance(names, list) or not isinstance(env, dict):
+        return []
+    return [str(env[name]) for name in names if isinstance(name, str) and env.get(name)]
+
+
+@dataclass(frozen=True)
+class LogAppend:
+    stored: bool  # False for a retried chunk (or one past the cap): nothing changed
+    log_bytes: int
+    truncated: bool
+
+
+def append_log(job: Job, seq: int, data: str) -> LogAppend:
+    """Store chunk ``seq`` of the job's log once; a retry of the same seq changes nothing."""
+    if seq < 0:
+        raise JobConflict("Log chunk sequence numbers start at 0.")
+    if len(data) > MAX_CHUNK_BYTES:
+        raise JobConflict(f"A log chunk may hold at most {MAX_CHUNK_BYTES} characters.")
+    with transaction.atomic():
+        row = (
+            Job.objects.select_for_update()
+            .values("state", "log_bytes", "log_truncated", "payload")
+            .get(pk=job.pk)
+        )
+        if JobLogChunk.objects.filter(job_id=job.pk, seq=seq).exists():
+            return LogAppend(False, row["log_bytes"], row["log_truncated"])
+        if row["state"] not in (JobState.ACCEPTED, JobState.RUNNING):
+            raise JobConflict(f"The job takes no more log: it is {row['state']}.")
+        if row["log_truncated"]:
+            return LogAppend(False, row["log_bytes"], True)
+        job.payload = row["payload"]
+        text = redact_text(data.replace("\x00", ""), job_secrets(job))
+        raw = text.encode()
+        room = log_max_bytes() - row["log_bytes"]
+        truncated = len(raw) > room
+        if truncated:
+            text = raw[: max(room, 0)].decode(errors="ignore") + TRUNCATION_NOTICE
+            raw = text.encode()
+        try:
+            with transaction.atomic():
+                JobLogChunk.objects.create(job_id=job.pk, seq=seq, data=text)
+        except IntegrityError:
+            return LogAppend(False, row["log_bytes"], row["log_truncated"])
+        Job.objects.filter(pk=job.pk).update(
+            log_bytes=F("log_bytes") + len(raw), log_truncated=truncated
+        )
+    return LogAppend(True, row["log_bytes"] + len(raw), truncated)
+
+
+def read_log(job: Job, after_seq: int = -1) -> list[tuple[int, str]]:
+    """The job's log chunks in order, optionally only those after a sequence number."""
+    chunks = JobLogChunk.objects.filter(job_id=job.pk, seq__gt=after_seq).order_by("seq")
+    return list(chunks.values_list("seq", "data"))
