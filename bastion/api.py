@@ -11,11 +11,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.parser import Parser
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.types import DictStrAny
 
 from bastion.core.access import Principal
+from bastion.core.schemas import ErrorOut
 from bastion.core.services import authenticate_api_token
 
 logger = logging.getLogger(__name__)
@@ -65,7 +67,56 @@ class JsonOnlyParser(Parser):
         return super().parse_body(request)
 
 
-api = NinjaAPI(
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input: `errors` says which fields and why.",
+    401: "No valid token or session (missing, unknown, expired or revoked).",
+    403: "Your role is too low for this, or the CSRF check failed.",
+    404: "No such object in your organizations.",
+    413: "Request body too large.",
+    415: "The body is not `application/json`.",
+}
+
+
+class BastionAPI(NinjaAPI):
+    """The NinjaAPI whose OpenAPI document also declares the errors that ``_error`` produces
+    for every operation (they come from this module's handlers, not from each router)."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: DictStrAny | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        _declare_errors(schema)
+        return schema
+
+
+def _declare_errors(schema: OpenAPISchema) -> None:
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("ErrorOut", ErrorOut.model_json_schema())
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            codes: set[int] = set()
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.add(400)
+            if operation.get("security"):
+                codes |= {401, 403, 404}
+            if "requestBody" in operation:
+                codes |= {413, 415}
+            responses = operation.setdefault("responses", {})
+            for code in sorted(codes):
+                responses.setdefault(
+                    str(code),
+                    {
+                        "description": _ERROR_DESCRIPTIONS[code],
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ErrorOut"}
+                            }
+                        },
+                    },
+                )
+
+
+api = BastionAPI(
     title="Bastion API",
     version="1",
     description="Scanning, browser tests, pipelines and error tracking. Authenticate with an "

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
+from ninja.responses import Status
 
 from bastion.core import access, audit, services
 from bastion.core.access import Principal
@@ -64,7 +65,7 @@ def list_organizations(request: HttpRequest) -> list[OrganizationOut]:
 
 
 @router.post("/organizations", response={201: OrganizationOut, **WRITE_ERRORS})
-def create_organization(request: HttpRequest, data: OrganizationIn) -> tuple[int, OrganizationOut]:
+def create_organization(request: HttpRequest, data: OrganizationIn) -> Status[OrganizationOut]:
     """Create an organization; the calling user becomes its owner. Not open to API tokens."""
     principal = principal_of(request)
     if principal.user is None:
@@ -72,7 +73,7 @@ def create_organization(request: HttpRequest, data: OrganizationIn) -> tuple[int
     organization = services.create_organization(
         principal.actor, name=data.name, slug=data.slug, owner=principal.user
     )
-    return 201, OrganizationOut.of(organization, Role.OWNER)
+    return Status(201, OrganizationOut.of(organization, Role.OWNER))
 
 
 @router.get(ORG, response={200: OrganizationOut, **READ_ERRORS})
@@ -93,13 +94,13 @@ def list_projects(request: HttpRequest, org: str) -> list[ProjectOut]:
 
 
 @router.post(ORG + "/projects", response={201: ProjectOut, **WRITE_ERRORS}, tags=["projects"])
-def create_project(request: HttpRequest, org: str, data: ProjectIn) -> tuple[int, ProjectOut]:
+def create_project(request: HttpRequest, org: str, data: ProjectIn) -> Status[ProjectOut]:
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     project = services.create_project(
         principal, organization, slug=data.slug, name=data.name, description=data.description
     )
-    return 201, ProjectOut.of(project)
+    return Status(201, ProjectOut.of(project))
 
 
 @router.get(
@@ -142,12 +143,12 @@ def change_member_role(request: HttpRequest, org: str, username: str, data: Role
 
 
 @router.delete(ORG + "/members/{username}", response={204: None, **WRITE_ERRORS}, tags=["members"])
-def remove_member(request: HttpRequest, org: str, username: str) -> tuple[int, None]:
+def remove_member(request: HttpRequest, org: str, username: str) -> Status[None]:
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     membership = access.get_membership_for(principal, organization, username)
     services.remove_member(principal, membership)
-    return 204, None
+    return Status(204, None)
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -169,25 +170,25 @@ def list_invitations(request: HttpRequest, org: str) -> list[InvitationOut]:
 )
 def create_invitation(
     request: HttpRequest, org: str, data: InvitationIn
-) -> tuple[int, InvitationCreated]:
+) -> Status[InvitationCreated]:
     """Invite someone by email; the accept URL is in the answer once (and in the email)."""
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     issued = services.invite_member(principal, organization, email=data.email, role=data.role)
     out = InvitationOut.of(issued.invitation)
-    return 201, InvitationCreated(**out.model_dump(), accept_url=issued.url)
+    return Status(201, InvitationCreated(**out.model_dump(), accept_url=issued.url))
 
 
 @router.delete(
     ORG + "/invitations/{invitation_id}", response={204: None, **WRITE_ERRORS}, tags=["members"]
 )
-def revoke_invitation(request: HttpRequest, org: str, invitation_id: int) -> tuple[int, None]:
+def revoke_invitation(request: HttpRequest, org: str, invitation_id: int) -> Status[None]:
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     services.revoke_invitation(
         principal, access.get_invitation_for(principal, organization, invitation_id)
     )
-    return 204, None
+    return Status(204, None)
 
 
 # --- API tokens ------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def list_tokens(request: HttpRequest, org: str) -> list[ApiTokenOut]:
 
 
 @router.post(ORG + "/tokens", response={201: ApiTokenCreated, **WRITE_ERRORS}, tags=["tokens"])
-def create_token(request: HttpRequest, org: str, data: ApiTokenIn) -> tuple[int, ApiTokenCreated]:
+def create_token(request: HttpRequest, org: str, data: ApiTokenIn) -> Status[ApiTokenCreated]:
     """Create a token; its secret is in this answer once and never again."""
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
@@ -211,17 +212,17 @@ def create_token(request: HttpRequest, org: str, data: ApiTokenIn) -> tuple[int,
         principal, organization, name=data.name, role=data.role, expires_at=data.expires_at
     )
     out = ApiTokenOut.of(issued.token)
-    return 201, ApiTokenCreated(**out.model_dump(), token=issued.plaintext)
+    return Status(201, ApiTokenCreated(**out.model_dump(), token=issued.plaintext))
 
 
 @router.delete(ORG + "/tokens/{token_id}", response={204: None, **WRITE_ERRORS}, tags=["tokens"])
-def revoke_token(request: HttpRequest, org: str, token_id: int) -> tuple[int, None]:
+def revoke_token(request: HttpRequest, org: str, token_id: int) -> Status[None]:
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     services.revoke_api_token(
         principal, access.get_api_token_for(principal, organization, token_id)
     )
-    return 204, None
+    return Status(204, None)
 
 
 # --- audit log -------------------------------------------------------------------------------
