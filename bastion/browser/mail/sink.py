@@ -16,7 +16,7 @@ from datetime import timedelta
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 
 from bastion.browser.models import MailMessage
@@ -31,9 +31,20 @@ def _header(value: object, limit: int = 998) -> str:
 
 def store_message(mail_from: str, recipients: list[str], raw: bytes) -> MailMessage:
     """Parse just enough of the message to index it, and keep the raw bytes."""
-    close_old_connections()
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
-    message = MailMessage.objects.create(
+    try:
+        message = _create(mail_from, recipients, raw, parsed)
+    finally:
+        # The sink's worker threads outlive requests: do not leave their connections open.
+        connection.close()
+    logger.info("mail sink stored message %s for %s", message.pk, message.inbox)
+    return message
+
+
+def _create(
+    mail_from: str, recipients: list[str], raw: bytes, parsed: email.message.Message
+) -> MailMessage:
+    return MailMessage.objects.create(
         mail_from=mail_from[:320],
         recipients=[r.lower() for r in recipients],
         inbox=(recipients[0] if recipients else "").lower()[:320],
@@ -42,8 +53,6 @@ def store_message(mail_from: str, recipients: list[str], raw: bytes) -> MailMess
         size=len(raw),
         raw=raw,
     )
-    logger.info("mail sink stored message %s for %s", message.pk, message.inbox)
-    return message
 
 
 def prune_messages(retention_days: int) -> int:
@@ -70,7 +79,7 @@ class MailSink:
     controller: Controller | None = None
 
     def start(self) -> int:
-        """Start listening in a background thread; returns the bound port."""
+        """Start listening in a background thread (aiosmtpd needs a fixed port, not 0)."""
         self.controller = Controller(
             SinkHandler(),
             hostname=self.host,
@@ -79,9 +88,7 @@ class MailSink:
             ready_timeout=10,
         )
         self.controller.start()
-        server = self.controller.server
-        sockets = getattr(server, "sockets", None) or []
-        return int(sockets[0].getsockname()[1]) if sockets else self.port
+        return self.port
 
     def stop(self) -> None:
         if self.controller is not None:
