@@ -58,11 +58,16 @@ class BodySizeLimitMiddleware:
         try:
             length = int(raw)
         except ValueError:
-            return JsonResponse({"detail": "Content-Length is not a number."}, status=400)
+            return JsonResponse(
+                {"detail": "Content-Length is not a number.", "errors": None}, status=400
+            )
         limit = self.limit_for(request.path)
         if length > limit:
             return JsonResponse(
-                {"detail": f"Request body too large: {length} bytes, the limit is {limit}."},
+                {
+                    "detail": f"Request body too large: {length} bytes, the limit is {limit}.",
+                    "errors": None,
+                },
                 status=413,
             )
         return self.get_response(request)
