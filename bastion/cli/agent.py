@@ -1,9 +1,68 @@
-"""Sub-commands registered by this module."""
+"""``bastion agent start``: run an agent process against a Bastion server."""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import os
+import sys
 from typing import Any
 
 
 def register(sub: Any) -> None:
-    return None
+    agent = sub.add_parser("agent", help="run a job agent")
+    agent_sub = agent.add_subparsers(dest="agent_command", metavar="ACTION", required=True)
+    start = agent_sub.add_parser("start", help="register with a server and run jobs")
+    start.add_argument(
+        "--server",
+        default=os.environ.get("BASTION_URL", "http://127.0.0.1:8000"),
+        help="the server's URL (default: $BASTION_URL or http://127.0.0.1:8000)",
+    )
+    start.add_argument(
+        "--token",
+        default=os.environ.get("BASTION_AGENT_TOKEN", ""),
+        help="the cluster's agent token (default: $BASTION_AGENT_TOKEN)",
+    )
+    start.add_argument("--tags", default="queue=default", help="e.g. queue=default,os=linux")
+    start.add_argument("--name", default="", help="the agent's name (default: host-pid)")
+    start.add_argument(
+        "--disconnect-after-job", action="store_true", help="run one job, then disconnect"
+    )
+    start.add_argument(
+        "--cancel-grace-period",
+        type=float,
+        default=5.0,
+        help="seconds between SIGTERM and SIGKILL when a job is canceled (default: 5)",
+    )
+    start.set_defaults(handler=cmd_agent_start)
+
+
+def cmd_agent_start(args: argparse.Namespace) -> int:
+    from bastion.agent.worker import AgentOptions, AgentWorker, parse_tags
+    from bastion.core.redaction import RedactingFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s agent: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if not args.token:
+        print("bastion: an agent token is needed (--token or BASTION_AGENT_TOKEN)", file=sys.stderr)
+        return 2
+    try:
+        tags = parse_tags(args.tags)
+    except ValueError as exc:
+        print(f"bastion: --tags: {exc}", file=sys.stderr)
+        return 2
+    worker = AgentWorker(
+        AgentOptions(
+            server=args.server,
+            token=args.token,
+            tags=tags,
+            name=args.name,
+            disconnect_after_job=args.disconnect_after_job,
+            grace_s=max(0.0, args.cancel_grace_period),
+        )
+    )
+    worker.install_signal_handlers()
+    return worker.run()

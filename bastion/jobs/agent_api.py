@@ -215,10 +215,11 @@ def register(request: HttpRequest, body: RegisterIn) -> RegisterOut:
 
 
 @router.post("/poll", auth=session_auth, response=PollOut)
-def poll(request: HttpRequest, wait: bool = False) -> PollOut:
-    """Ask for work. With ``wait=true`` the server holds the request up to its long-poll time."""
+def poll(request: HttpRequest, wait: float = 0.0) -> PollOut:
+    """Ask for work; the server holds the request up to ``wait`` seconds (capped by its long-poll
+    time) until a job is assigned, checking about every 100 ms."""
     agent = _agent(request)
-    job = dispatch.long_poll(agent, float("inf") if wait else 0.0)
+    job = dispatch.long_poll(agent, wait if wait == wait else 0.0)  # NaN waits nothing
     assigned = AssignedOut(id=job.pk, kind=job.kind, label=job.label) if job else None
     return PollOut(job=assigned, intervals=IntervalsOut.current())
 

@@ -1,0 +1,56 @@
+"""Executors by job kind: the agent looks a job's kind up here and runs what it finds.
+
+``command`` is built in. Other kinds (``scan``, ``browser``, ``access-matrix``) are registered by
+the modules that implement them, with ``@executor("scan")``; a kind with no executor fails the
+job with a clear log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    exit_status: int
+    signal_reason: str = ""
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What an executor gets: the job, a log sink and a cancel check it must call often."""
+
+    job_id: int
+    kind: str
+    payload: dict[str, Any]
+    timeout_s: int | None
+    workdir: Path
+    env: dict[str, str]
+    # Append text to the job's log (redacted and streamed in ordered chunks by the agent).
+    log: Callable[[str], None]
+    # The reason the job must stop ("canceled", "timed_out", "agent_stop"), or None. Cheap to call:
+    # it asks the server at most once per job-status interval.
+    cancel_requested: Callable[[], str | None]
+    # Seconds between SIGTERM and SIGKILL when a job is canceled.
+    grace_s: float
+
+
+Executor = Callable[[JobContext], JobOutcome]
+EXECUTORS: dict[str, Executor] = {}
+
+
+def executor(kind: str) -> Callable[[Executor], Executor]:
+    def register(function: Executor) -> Executor:
+        EXECUTORS[kind] = function
+        return function
+
+    return register
+
+
+def executor_for(kind: str) -> Executor | None:
+    if kind == "command" and kind not in EXECUTORS:
+        from bastion.agent import command  # noqa: F401  (registers itself)
+    return EXECUTORS.get(kind)

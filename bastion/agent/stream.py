@@ -1,0 +1,132 @@
+"""Log streaming and cancel checks for one running job."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterable
+
+from bastion.agent.client import AcceptedJob, AgentApiError, AgentClient, Unauthorized
+from bastion.core.redaction import redact_text
+
+logger = logging.getLogger("bastion.agent")
+
+# Env names whose values are redacted from job output even when the job does not declare them.
+SECRET_NAME = re.compile(
+    r"(?i).*(_PASSWORD|_SECRET|_TOKEN|_PRIVATE_KEY|_SSH_KEY|_ACCESS_KEY|_SECRET_KEY"
+    r"|_CONNECTION_STRING|_API_KEY)$"
+)
+FLUSH_S = 0.5
+# A partial line is held back (so a secret is never split across chunks) until this size.
+MAX_HELD_CHARS = 64 * 1024
+CHUNK_CHARS = 256 * 1024
+
+
+def secret_values(payload_env: dict[str, str], declared: Iterable[str]) -> list[str]:
+    names = set(declared) | {name for name in payload_env if SECRET_NAME.match(name)}
+    return [payload_env[name] for name in names if payload_env.get(name)]
+
+
+class LogStreamer:
+    """Buffers output and uploads it in ordered chunks about every half second, redacted."""
+
+    def __init__(self, client: AgentClient, job: AcceptedJob, secrets: list[str]) -> None:
+        self.client = client
+        self.job = job
+        self.secrets = secrets
+        self.seq = 0
+        self.failed_chunks = 0
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"log-{job.id}", daemon=True)
+
+    def __enter__(self) -> LogStreamer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(timeout=60)
+        self.flush(final=True)
+
+    def write(self, text: str) -> None:
+        if text:
+            with self._lock:
+                self._buffer.append(text)
+
+    def _take(self, final: bool) -> str:
+        with self._lock:
+            text = "".join(self._buffer)
+            self._buffer.clear()
+            cut = len(text) if final or len(text) > MAX_HELD_CHARS else text.rfind("\n") + 1
+            if cut < len(text):
+                self._buffer.append(text[cut:])
+            return text[:cut]
+
+    def flush(self, final: bool = False) -> None:
+        with self._send_lock:
+            text = self._take(final)
+            for start in range(0, len(text), CHUNK_CHARS):
+                self._send(redact_text(text[start : start + CHUNK_CHARS], self.secrets))
+
+    def _send(self, data: str) -> None:
+        seq = self.seq
+        self.seq += 1
+        try:
+            self.client.log(self.job, seq, data)
+        except Unauthorized:
+            raise
+        except AgentApiError as exc:
+            self.failed_chunks += 1
+            logger.warning("job %s: log chunk %s was not stored: %s", self.job.id, seq, exc)
+
+    def _run(self) -> None:
+        for _ in range(10_000_000):  # bounded; ends when the job ends
+            if self._done.wait(FLUSH_S):
+                return
+            try:
+                self.flush()
+            except Unauthorized:
+                logger.warning(
+                    "job %s: the job token was refused; log streaming stops", self.job.id
+                )
+                return
+
+
+class CancelWatch:
+    """Asks the server whether the job must stop, at most once per interval."""
+
+    def __init__(
+        self,
+        client: AgentClient,
+        job: AcceptedJob,
+        interval_s: float,
+        abort: threading.Event,
+    ) -> None:
+        self.client = client
+        self.job = job
+        self.interval_s = interval_s
+        self.abort = abort
+        self._checked_at = 0.0
+        self.reason: str | None = None
+
+    def __call__(self) -> str | None:
+        if self.reason is None and self.abort.is_set():
+            self.reason = "agent_stop"
+        now = time.monotonic()
+        if self.reason is None and now - self._checked_at >= self.interval_s:
+            self._checked_at = now
+            try:
+                status = self.client.status(self.job)
+            except Unauthorized:
+                self.reason = "canceled"  # the job token is no longer valid: stop the work
+            except AgentApiError as exc:
+                logger.warning("job %s: status check failed: %s", self.job.id, exc)
+            else:
+                if status.cancel_requested:
+                    self.reason = status.cancel_reason or "canceled"
+        return self.reason

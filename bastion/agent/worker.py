@@ -1,0 +1,248 @@
+"""The agent process: register, poll with jitter, accept, run, stream, finish.
+
+Signals: the first SIGTERM/SIGINT is graceful (finish the current job, then disconnect); a
+second one cancels the running job (SIGTERM, then SIGKILL to its process group) and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from bastion.agent.client import (
+    AcceptedJob,
+    AgentApiError,
+    AgentClient,
+    Intervals,
+    Refused,
+    Registration,
+    Unauthorized,
+)
+from bastion.agent.executors import JobContext, JobOutcome, executor_for
+from bastion.agent.stream import CancelWatch, LogStreamer, secret_values
+
+logger = logging.getLogger("bastion.agent")
+
+# The long poll the agent asks for: short enough that a graceful stop is prompt.
+MAX_POLL_WAIT_S = 5.0
+DEFAULT_GRACE_S = 5.0
+# An agent runs this many poll cycles at most before it restarts itself (a bound, ~weeks).
+MAX_CYCLES = 10_000_000
+
+
+@dataclass(frozen=True)
+class AgentOptions:
+    server: str
+    token: str
+    tags: dict[str, str]
+    name: str = ""
+    disconnect_after_job: bool = False
+    grace_s: float = DEFAULT_GRACE_S
+
+
+def parse_tags(text: str) -> dict[str, str]:
+    """``queue=default,os=linux`` → {"queue": "default", "os": "linux"}."""
+    tags: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"a tag is key=value, got {item!r}")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+def job_base_env() -> dict[str, str]:
+    """The environment a job starts from: the agent's own, minus Bastion's configuration."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
+
+
+class AgentWorker:
+    def __init__(self, options: AgentOptions) -> None:
+        self.options = options
+        self.stopping = threading.Event()  # first signal: no new work
+        self.aborting = threading.Event()  # second signal: cancel the running job
+        self.client = AgentClient(options.server, stop=self.aborting)
+        # httpx clients are not shared across threads: the heartbeat has its own.
+        self.beat_client = AgentClient(options.server, stop=self._beat_stop_event())
+        self.session = ""
+        self.intervals: Intervals | None = None
+
+    def _beat_stop_event(self) -> threading.Event:
+        self._beat_stop = threading.Event()
+        return self._beat_stop
+
+    # --- signals ----------------------------------------------------------------------------
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping.is_set():
+            logger.warning("second stop signal: canceling the running job and exiting")
+            self.aborting.set()
+        else:
+            logger.warning("stop signal: finishing the current job, then disconnecting")
+            self.stopping.set()
+
+    # --- the main loop ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            registration = self._register()
+        except Unauthorized as exc:
+            logger.error("registration refused: %s", exc)
+            return 1
+        except AgentApiError as exc:
+            logger.error("could not register: %s", exc)
+            return 2
+        self.session = registration.session_token
+        self.intervals = registration.intervals
+        logger.info("registered as %s (agent %s)", registration.name, registration.agent_id)
+        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        beat.start()
+        code = 0
+        try:
+            code = self._work_loop()
+        finally:
+            self._beat_stop.set()
+            beat.join(timeout=10)
+            if code != 1:
+                self._disconnect()
+            self.client.close()
+            self.beat_client.close()
+        return code
+
+    def _register(self) -> Registration:
+        hostname = socket.gethostname()
+        return self.client.register(
+            self.options.token,
+            name=self.options.name or f"{hostname}-{os.getpid()}",
+            hostname=hostname,
+            tags=self.options.tags,
+            pid=os.getpid(),
+        )
+
+    def _disconnect(self) -> None:
+        try:
+            self.client.disconnect(self.session)
+        except AgentApiError as exc:
+            logger.warning("disconnect failed: %s", exc)
+
+    def _work_loop(self) -> int:
+        for _ in range(MAX_CYCLES):
+            if self.stopping.is_set() or self.aborting.is_set():
+                return 0
+            assert self.intervals is not None
+            try:
+                job_id, self.intervals = self.client.poll(
+                    self.session, min(self.intervals.long_poll_s, MAX_POLL_WAIT_S)
+                )
+            except Unauthorized as exc:
+                logger.error("the server refused this agent's session: %s", exc)
+                return 1
+            except AgentApiError as exc:
+                logger.warning("poll failed: %s", exc)
+                job_id = None
+            if job_id is not None:
+                try:
+                    self._run_job(job_id)
+                except Unauthorized as exc:
+                    logger.error("the server refused a token while running a job: %s", exc)
+                    return 1
+                if self.options.disconnect_after_job:
+                    return 0
+                continue  # the next poll skips the wait, as after any job
+            self._wait_jitter(self.intervals)
+        return 0
+
+    def _wait_jitter(self, intervals: Intervals) -> None:
+        if intervals.long_poll_s > 0:
+            delay = random.uniform(0, min(intervals.poll_s, 1.0) * 0.1)
+        else:
+            delay = intervals.poll_s + random.uniform(0, intervals.poll_s)
+        self.stopping.wait(delay)
+
+    def _heartbeat_loop(self) -> None:
+        for _ in range(MAX_CYCLES):
+            interval = self.intervals.heartbeat_s if self.intervals else 10.0
+            if self._beat_stop.wait(interval):
+                return
+            try:
+                self.beat_client.heartbeat(self.session)
+            except Unauthorized:
+                logger.error("heartbeat refused: this agent was disconnected or marked lost")
+                self.stopping.set()
+                self.aborting.set()
+                return
+            except AgentApiError as exc:
+                logger.warning("heartbeat failed: %s", exc)
+
+    # --- one job ------------------------------------------------------------------------------
+
+    def _run_job(self, job_id: int) -> None:
+        try:
+            job = self.client.accept(self.session, job_id)
+        except Refused as exc:
+            logger.info("job %s was not accepted: %s", job_id, exc)
+            return
+        self.client.start(job)
+        logger.info("running job %s (%s)", job.id, job.kind)
+        outcome = self._execute(job)
+        ignore = self.options.disconnect_after_job or self.stopping.is_set()
+        try:
+            final = self.client.finish(
+                job, outcome.exit_status, outcome.signal_reason, ignore_in_dispatches=ignore
+            )
+            logger.info("job %s finished: %s (exit %s)", job.id, final.state, outcome.exit_status)
+        except Refused as exc:
+            logger.warning("job %s: finish refused: %s", job.id, exc)
+
+    def _execute(self, job: AcceptedJob) -> JobOutcome:
+        env = job.payload.get("env") or {}
+        declared = job.payload.get("secret_env") or []
+        secrets = secret_values(
+            {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
+            [str(n) for n in declared] if isinstance(declared, list) else [],
+        )
+        assert self.intervals is not None
+        watch = CancelWatch(self.client, job, self.intervals.job_status_s, self.aborting)
+        with (
+            AgentClient(self.options.server, stop=self.aborting) as log_client,
+            LogStreamer(log_client, job, secrets) as stream,
+            tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
+        ):
+            run = executor_for(job.kind)
+            if run is None:
+                stream.write(
+                    f"[bastion-agent] no executor for job kind {job.kind!r} on this agent; "
+                    "the job fails.\n"
+                )
+                return JobOutcome(exit_status=1, signal_reason="agent_refused")
+            base_env = job_base_env()
+            base_env.update({"BASTION_JOB_ID": str(job.id), "BASTION_JOB_KIND": job.kind})
+            context = JobContext(
+                job_id=job.id,
+                kind=job.kind,
+                payload=job.payload,
+                timeout_s=job.timeout_s,
+                workdir=Path(workdir),
+                env=base_env,
+                log=stream.write,
+                cancel_requested=watch,
+                grace_s=self.options.grace_s,
+            )
+            try:
+                return run(context)
+            except Exception as exc:  # an executor's crash must not kill the agent
+                logger.exception("job %s: the %s executor crashed", job.id, job.kind)
+                stream.write(f"\n[bastion-agent] the {job.kind} executor crashed: {exc!r}\n")
+                return JobOutcome(exit_status=1, signal_reason="process_run_error")
