@@ -1,7 +1,83 @@
-from django.urls import path
+"""URLs of the web UI. Everything about one organization lives under ``/o/<org>/``."""
 
-from bastion.web import views
+from django.urls import include, path
+
+from bastion.web.views import (
+    account,
+    agents,
+    audit,
+    auth,
+    browser,
+    errors,
+    healthz,
+    home,
+    invitations,
+    pipelines,
+    scanning,
+    settings,
+)
+
+app_name = "web"
+
+org_patterns = [
+    path("", home.dashboard, name="dashboard"),
+    path("scanning/", scanning.landing, name="scanning"),
+    path("browser/", browser.landing, name="browser"),
+    path("pipelines/", pipelines.landing, name="pipelines"),
+    path("errors/", errors.landing, name="errors"),
+    path("agents/", agents.agents, name="agents"),
+    path("agents/live/", agents.agents_live, name="agents-live"),
+    path("jobs/<int:job_id>/", agents.job_detail, name="job"),
+    path("jobs/<int:job_id>/log/", agents.job_log, name="job-log"),
+    path("jobs/<int:job_id>/cancel/", agents.job_cancel, name="job-cancel"),
+    path("audit/", audit.audit_log, name="audit"),
+    path("audit/export.csv", audit.audit_export_csv, name="audit-csv"),
+    path("audit/export.json", audit.audit_export_json, name="audit-json"),
+    path("settings/", settings.general, name="settings"),
+    path("settings/projects/", settings.project_create, name="project-create"),
+    path("settings/members/", settings.members, name="members"),
+    path("settings/members/invite/", settings.invite, name="invite"),
+    path("settings/members/<int:membership_id>/role/", settings.member_role, name="member-role"),
+    path(
+        "settings/members/<int:membership_id>/remove/",
+        settings.member_remove,
+        name="member-remove",
+    ),
+    path(
+        "settings/invitations/<int:invitation_id>/revoke/",
+        settings.invitation_revoke,
+        name="invitation-revoke",
+    ),
+    path("settings/tokens/", settings.tokens, name="tokens"),
+    path("settings/tokens/new/", settings.token_create, name="token-create"),
+    path("settings/tokens/<int:token_id>/revoke/", settings.token_revoke, name="token-revoke"),
+    path("settings/clusters/", settings.clusters, name="clusters"),
+    path("settings/clusters/new/", settings.cluster_create, name="cluster-create"),
+    path("settings/clusters/<slug:cluster>/", settings.cluster_detail, name="cluster"),
+    path("settings/clusters/<slug:cluster>/queues/", settings.queue_create, name="queue-create"),
+    path(
+        "settings/clusters/<slug:cluster>/tokens/",
+        settings.agent_token_create,
+        name="agent-token-create",
+    ),
+    path(
+        "settings/clusters/<slug:cluster>/tokens/<int:token_id>/revoke/",
+        settings.agent_token_revoke,
+        name="agent-token-revoke",
+    ),
+]
 
 urlpatterns = [
-    path("healthz", views.healthz, name="healthz"),
+    path("healthz", healthz, name="healthz"),
+    path("", home.root, name="root"),
+    path("login/", auth.login_view, name="login"),
+    path("login/verify/", auth.login_2fa_view, name="login-2fa"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("account/", account.account, name="account"),
+    path("account/password/", account.password_change, name="password-change"),
+    path("account/2fa/enable/", account.totp_enable, name="totp-enable"),
+    path("account/2fa/disable/", account.totp_disable, name="totp-disable"),
+    path("orgs/new/", home.org_create, name="org-create"),
+    path("invitations/<str:token>/", invitations.invitation, name="invitation"),
+    path("o/<slug:org>/", include(org_patterns)),
 ]

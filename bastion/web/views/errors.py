@@ -1,0 +1,20 @@
+"""Errors: the module landing page. Sentry-compatible error tracking: issues, reviews and alerts. Lives here until the errors app takes it over."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+from bastion.core.access import projects_for
+from bastion.core.models import Organization
+from bastion.jobs.services import agents_for
+from bastion.web.views._common import org_page, page, principal_of
+
+
+@org_page()
+def landing(request: HttpRequest, organization: Organization) -> HttpResponse:
+    principal = principal_of(request)
+    context = {
+        "has_projects": projects_for(principal, organization).exists(),
+        "has_agents": agents_for(principal, organization).exists(),
+    }
+    return page(request, "web/modules/errors.html", context, section="errors")
