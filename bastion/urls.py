@@ -4,5 +4,6 @@ from bastion.api import api
 
 urlpatterns = [
     path("api/v1/", api.urls),
+    path("", include("bastion.errors.urls")),
     path("", include("bastion.web.urls")),
 ]

@@ -1,0 +1,154 @@
+"""Error tracking: DSN keys, issues (grouped events), events, attachments and item counters.
+
+The ingest hot path writes one event row and updates its issue row in one transaction (see
+``bastion.errors.ingest``); everything an issue shows in a list is denormalized on it so that
+list pages never aggregate over events.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+from bastion.core.models import Project, User
+
+
+class DsnKey(models.Model):
+    """A client key of a project's DSN. The key is a secret only in the weak sense (browser
+    SDKs embed it), but it is still stored encrypted, looked up by its SHA-256."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dsn_keys")
+    label = models.CharField(max_length=100, default="Default")
+    public_key_hash = models.CharField(max_length=64, unique=True)
+    public_key_encrypted = models.TextField()
+    prefix = models.CharField(max_length=8)
+    enabled = models.BooleanField(default=True)
+    # Accepted events per minute for this key; 0 means unlimited.
+    rate_limit_per_minute = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.prefix}…)"
+
+
+class ProjectErrorSettings(models.Model):
+    """Per-project processing settings: what server-side scrubbing removes before storage."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="error_settings")
+    scrub_defaults = models.BooleanField(default=True)
+    # Extra key names (substring, case-insensitive) whose values are replaced.
+    scrub_fields = models.JSONField(default=list, blank=True)
+    # Extra regular expressions; matching parts of any string value are replaced.
+    scrub_patterns = models.JSONField(default=list, blank=True)
+    # Key names never scrubbed even if a default rule matches them.
+    safe_fields = models.JSONField(default=list, blank=True)
+
+
+class IssueStatus(models.TextChoices):
+    UNRESOLVED = "unresolved", "Unresolved"
+    RESOLVED = "resolved", "Resolved"
+    IGNORED = "ignored", "Ignored"
+
+
+class Issue(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="issues")
+    grouping_version = models.CharField(max_length=20)
+    grouping_hash = models.CharField(max_length=64)
+    title = models.CharField(max_length=500)
+    culprit = models.CharField(max_length=500, blank=True, default="")
+    level = models.CharField(max_length=20, default="error")
+    status = models.CharField(
+        max_length=20, choices=IssueStatus.choices, default=IssueStatus.UNRESOLVED
+    )
+    event_count = models.PositiveBigIntegerField(default=0)
+    users_affected = models.PositiveBigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    releases = models.JSONField(default=list, blank=True)
+    environments = models.JSONField(default=list, blank=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "grouping_version", "grouping_hash"], name="uniq_issue_hash"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["project", "status", "-last_seen"], name="issue_list"),
+            models.Index(fields=["project", "-last_seen"], name="issue_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title[:100]
+
+
+class IssueUser(models.Model):
+    """One distinct affected user of an issue (a SHA-256 of the user's identity, not the PII)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    user_hash = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issue", "user_hash"], name="uniq_issue_user")
+        ]
+
+
+class Event(models.Model):
+    """One accepted error event, normalized and scrubbed (``data``)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="events")
+    event_id = models.UUIDField()
+    timestamp = models.DateTimeField()
+    received_at = models.DateTimeField(default=dj_timezone.now)
+    level = models.CharField(max_length=20, default="error")
+    title = models.CharField(max_length=500)
+    release = models.CharField(max_length=200, blank=True, default="")
+    environment = models.CharField(max_length=64, blank=True, default="")
+    grouping_version = models.CharField(max_length=20)
+    grouping_hash = models.CharField(max_length=64)
+    data = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "event_id"], name="uniq_event_id")
+        ]
+        indexes = [models.Index(fields=["issue", "-received_at"], name="event_by_issue")]
+
+    def __str__(self) -> str:
+        return self.event_id.hex
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"errors/attachments/{instance.project_id}/{instance.event_id_hex}/{filename}"
+
+
+class Attachment(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="attachments")
+    event_id_hex = models.CharField(max_length=32)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    attachment_type = models.CharField(max_length=50, default="event.attachment")
+    size = models.PositiveBigIntegerField()
+    file = models.FileField(upload_to=attachment_path, max_length=500)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+
+class ItemCount(models.Model):
+    """Accepted envelope items per project, day and item type (sessions, transactions, ...)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    item_type = models.CharField(max_length=40)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "day", "item_type"], name="uniq_item_count")
+        ]

@@ -1,0 +1,131 @@
+"""Server-side scrubbing: remove secrets and card numbers before anything is stored.
+
+Keys whose name contains a sensitive word get their whole value replaced; in every string,
+card numbers (Luhn-valid) and ``key=value`` pairs with a sensitive key are replaced. A project
+adds its own key names and regular expressions, and can mark key names as safe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+FILTERED = "[Filtered]"
+DEFAULT_FIELDS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+    "privatekey",
+    "auth",
+    "credentials",
+    "cookie",
+    "session",
+    "csrf",
+    "xsrf",
+    "sentry_dsn",
+)
+_CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+_PAIR = re.compile(
+    r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api_?key|auth|session)[\w.-]*)"
+    r"(=|:\s*)([^&\s,;\"']+)"
+)
+_BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[a-z0-9._~+/=-]{8,}")
+MAX_DEPTH = 40
+
+
+@dataclass(frozen=True)
+class ScrubRules:
+    defaults: bool = True
+    fields: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
+    safe_fields: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(
+        cls,
+        defaults: bool = True,
+        fields: Iterable[str] = (),
+        patterns: Iterable[str] = (),
+        safe_fields: Iterable[str] = (),
+    ) -> ScrubRules:
+        return cls(
+            defaults=defaults,
+            fields=tuple(f.lower() for f in fields if f),
+            patterns=tuple(re.compile(p) for p in patterns if p),
+            safe_fields=frozenset(f.lower() for f in safe_fields),
+        )
+
+    def sensitive_key(self, key: str) -> bool:
+        lowered = key.lower()
+        if lowered in self.safe_fields:
+            return False
+        names = (DEFAULT_FIELDS if self.defaults else ()) + self.fields
+        return any(name in lowered for name in names)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return FILTERED if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
+
+
+def scrub_string(text: str, rules: ScrubRules) -> str:
+    if rules.defaults:
+        text = _CARD.sub(_card, text)
+        text = _PAIR.sub(
+            lambda m: m.group(0)
+            if m.group(1).lower() in rules.safe_fields
+            else f"{m.group(1)}{m.group(2)}{FILTERED}",
+            text,
+        )
+        text = _BEARER.sub(lambda m: f"{m.group(1)} {FILTERED}", text)
+    for pattern in rules.patterns:
+        text = pattern.sub(FILTERED, text)
+    return text
+
+
+def scrub(value: Any, rules: ScrubRules, depth: int = 0) -> Any:
+    """A scrubbed copy of a JSON value."""
+    if depth > MAX_DEPTH:
+        return FILTERED
+    if isinstance(value, str):
+        return scrub_string(value, rules)
+    if isinstance(value, dict):
+        return {
+            key: FILTERED
+            if isinstance(key, str) and rules.sensitive_key(key) and item not in (None, "")
+            else scrub(item, rules, depth + 1)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        result = []
+        for item in value:
+            # Headers and cookies may come as [name, value] pairs.
+            if (
+                isinstance(item, list)
+                and len(item) == 2
+                and isinstance(item[0], str)
+                and rules.sensitive_key(item[0])
+            ):
+                result.append([item[0], FILTERED])
+            else:
+                result.append(scrub(item, rules, depth + 1))
+        return result
+    return value
