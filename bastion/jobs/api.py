@@ -12,6 +12,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema
+from ninja.responses import Status
 from pydantic import Field
 
 from bastion.core.access import Principal, get_organization_for
@@ -180,19 +181,19 @@ def list_clusters(request: HttpRequest, org: str) -> list[ClusterOut]:
 
 
 @router.post("/organizations/{org}/clusters", response={201: ClusterOut})
-def create_cluster(request: HttpRequest, org: str, body: ClusterIn) -> tuple[int, ClusterOut]:
+def create_cluster(request: HttpRequest, org: str, body: ClusterIn) -> Status[ClusterOut]:
     principal = _principal(request)
     organization = get_organization_for(principal, org)
     cluster = services.create_cluster(
         principal, organization, name=body.name, description=body.description
     )
-    return 201, ClusterOut.of(cluster)
+    return Status(201, ClusterOut.of(cluster))
 
 
 @router.post("/organizations/{org}/clusters/{name}/agent-tokens", response={201: AgentTokenOut})
 def create_agent_token(
     request: HttpRequest, org: str, name: str, body: AgentTokenIn
-) -> tuple[int, AgentTokenOut]:
+) -> Status[AgentTokenOut]:
     principal = _principal(request)
     organization = get_organization_for(principal, org)
     cluster = services.get_cluster_for(principal, organization, name)
@@ -203,13 +204,16 @@ def create_agent_token(
         principal, cluster, description=body.description, expires_at=expires_at
     )
     token = issued.token
-    return 201, AgentTokenOut(
-        id=token.pk,
-        cluster=cluster.name,
-        description=token.description,
-        prefix=token.prefix,
-        expires_at=token.expires_at,
-        token=issued.plaintext,
+    return Status(
+        201,
+        AgentTokenOut(
+            id=token.pk,
+            cluster=cluster.name,
+            description=token.description,
+            prefix=token.prefix,
+            expires_at=token.expires_at,
+            token=issued.plaintext,
+        ),
     )
 
 
@@ -237,7 +241,7 @@ def list_jobs(request: HttpRequest, org: str, filters: Query[JobFilter]) -> list
 
 
 @router.post("/organizations/{org}/jobs", response={201: JobOut})
-def create_job(request: HttpRequest, org: str, body: JobIn) -> tuple[int, JobOut]:
+def create_job(request: HttpRequest, org: str, body: JobIn) -> Status[JobOut]:
     principal = _principal(request)
     organization = get_organization_for(principal, org)
     cluster = services.get_cluster_for(principal, organization, body.cluster, Role.MEMBER)
@@ -257,7 +261,7 @@ def create_job(request: HttpRequest, org: str, body: JobIn) -> tuple[int, JobOut
         expires_at=expires_at,
         label=body.label,
     )
-    return 201, JobOut.of(job)
+    return Status(201, JobOut.of(job))
 
 
 @router.get("/jobs/{job_id}", response=JobOut)
