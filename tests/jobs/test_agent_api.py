@@ -1,0 +1,179 @@
+"""The agent API over HTTP (Django's test client, whole middleware stack)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from bastion.jobs import dispatch
+from bastion.jobs.models import Artifact, Job, JobState
+from tests.jobs.helpers import World
+
+pytestmark = pytest.mark.django_db
+AGENT = "/api/v1/agent"
+
+
+class AgentHttp:
+    def __init__(self, token: str = "") -> None:
+        self.client = Client()
+        self.token = token
+
+    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+        token = self.token if token is None else token
+        headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
+        data = b"" if body is None else json.dumps(body).encode()
+        response = self.client.generic(
+            method, AGENT + path, data, content_type="application/json", **headers
+        )
+        assert response["Content-Type"].startswith("application/json"), response.content
+        return response.status_code, json.loads(response.content)
+
+
+def register(world: World, tags: dict[str, str] | None = None) -> tuple[AgentHttp, dict[str, Any]]:
+    status, body = AgentHttp().call(
+        "POST",
+        "/register",
+        {"name": "http-agent", "tags": tags or {"queue": "default"}},
+        token=world.token,
+    )
+    assert status == 200, body
+    return AgentHttp(body["session_token"]), body
+
+
+def test_full_protocol_over_http() -> None:
+    world = World()
+    agent, reg = register(world, {"queue": "default", "os": "linux"})
+    assert reg["queue"] == "default" and reg["tags"] == {"os": "linux"}
+    assert set(reg["intervals"]) == {"poll_s", "long_poll_s", "heartbeat_s", "job_status_s"}
+    assert agent.call("POST", "/poll")[1]["job"] is None
+    job = world.job("echo hi", label="hello")
+    status, polled = agent.call("POST", "/poll?wait=0.5")
+    assert status == 200 and polled["job"] == {"id": job.pk, "kind": "command", "label": "hello"}
+    status, accepted = agent.call("POST", f"/jobs/{job.pk}/accept")
+    assert status == 200 and accepted["payload"] == {"command": "echo hi"}
+    runner = AgentHttp(accepted["token"])
+    assert runner.call("POST", f"/jobs/{job.pk}/start")[1]["state"] == "running"
+    assert agent.call("POST", "/heartbeat")[0] == 200
+    assert runner.call("POST", f"/jobs/{job.pk}/log", {"seq": 0, "data": "hi\n"})[1]["stored"]
+    retried = runner.call("POST", f"/jobs/{job.pk}/log", {"seq": 0, "data": "hi\n"})
+    assert retried == (200, {"stored": False, "log_bytes": 3, "truncated": False})
+    assert runner.call("GET", f"/jobs/{job.pk}")[1]["cancel_requested"] is False
+    status, finished = runner.call("POST", f"/jobs/{job.pk}/finish", {"exit_status": 0})
+    assert status == 200 and finished["state"] == "passed"
+    assert agent.call("POST", "/disconnect") == (200, {"ok": True})
+    assert agent.call("POST", "/poll")[0] == 401
+
+
+def test_bad_tokens_get_401_with_a_json_error() -> None:
+    world = World()
+    status, body = AgentHttp().call("POST", "/register", {"name": "x"}, token="bstagt_wrong")
+    assert status == 401 and "detail" in body
+    assert AgentHttp().call("POST", "/register", {"name": "x"})[0] == 401  # no header at all
+    assert AgentHttp("nonsense").call("POST", "/poll")[0] == 401
+    agent, _ = register(world)
+    # A session token is not a registration token, nor a job token.
+    assert AgentHttp().call("POST", "/register", {}, token=agent.token)[0] == 401
+    job = world.job()
+    assert agent.call("POST", "/poll")[1]["job"]["id"] == job.pk
+    assert agent.call("POST", f"/jobs/{job.pk}/start")[0] == 401
+
+
+def test_malformed_bodies_are_400_and_change_nothing() -> None:
+    world = World()
+    agent, _ = register(world)
+    world.job()
+    job_id = agent.call("POST", "/poll")[1]["job"]["id"]
+    token = agent.call("POST", f"/jobs/{job_id}/accept")[1]["token"]
+    runner = AgentHttp(token)
+    assert runner.call("POST", f"/jobs/{job_id}/log", {"seq": -1, "data": "x"})[0] == 400
+    assert runner.call("POST", f"/jobs/{job_id}/log", {"data": "x"})[0] == 400
+    assert runner.call("POST", f"/jobs/{job_id}/finish", {"exit_status": "zero"})[0] == 400
+    status, body = runner.call("POST", f"/jobs/{job_id}/finish", {"exit_status": 0})
+    assert status == 200 and body["state"] == "passed"
+    # A finished job takes no more log: 409 with a reason.
+    status, body = runner.call("POST", f"/jobs/{job_id}/log", {"seq": 1, "data": "late"})
+    assert status == 409 and "passed" in body["detail"]
+
+
+def test_cluster_isolation_and_job_tokens_over_http() -> None:
+    world = World("a")
+    other_cluster = World("b", org=world.org)
+    other_org = World("c")
+    agent_a, _ = register(world)
+    agent_b, _ = register(other_cluster)
+    job_b = other_cluster.job("echo b")
+    job_c = other_org.job("echo c")
+    assert agent_a.call("POST", "/poll")[1]["job"] is None
+    assert agent_a.call("POST", f"/jobs/{job_b.pk}/accept")[0] == 404
+    assert agent_a.call("POST", f"/jobs/{job_c.pk}/accept")[0] == 404
+    assert agent_b.call("POST", "/poll")[1]["job"]["id"] == job_b.pk
+    assert agent_a.call("POST", f"/jobs/{job_b.pk}/accept")[0] == 404  # assigned to b, not a
+    token_b = agent_b.call("POST", f"/jobs/{job_b.pk}/accept")[1]["token"]
+    job_a = world.job("echo a")
+    token_a = agent_a.call("POST", f"/jobs/{agent_a.call('POST', '/poll')[1]['job']['id']}/accept")[
+        1
+    ]["token"]
+    runner_a = AgentHttp(token_a)
+    # Job a's token cannot touch job b (or c) in any way.
+    for method, path, body in [
+        ("POST", f"/jobs/{job_b.pk}/start", None),
+        ("GET", f"/jobs/{job_b.pk}", None),
+        ("POST", f"/jobs/{job_b.pk}/log", {"seq": 0, "data": "x"}),
+        ("POST", f"/jobs/{job_b.pk}/finish", {"exit_status": 0}),
+        ("POST", f"/jobs/{job_c.pk}/finish", {"exit_status": 0}),
+    ]:
+        assert runner_a.call(method, path, body)[0] == 404
+    assert not dispatch.read_log(job_b)
+    assert Job.objects.get(pk=job_b.pk).state == JobState.ACCEPTED
+    assert Job.objects.get(pk=job_c.pk).state == JobState.SCHEDULED
+    assert AgentHttp(token_b).call("POST", f"/jobs/{job_b.pk}/start")[0] == 200
+    assert runner_a.call("POST", f"/jobs/{job_a.pk}/start")[0] == 200
+
+
+def test_poll_path_query_count(django_assert_max_num_queries: Any) -> None:
+    world = World()
+    agent, _ = register(world)
+    with django_assert_max_num_queries(6):
+        assert agent.call("POST", "/poll")[1]["job"] is None
+    world.job()
+    with django_assert_max_num_queries(10):
+        assert agent.call("POST", "/poll")[1]["job"] is not None
+    with django_assert_max_num_queries(6):
+        assert agent.call("POST", "/poll")[1]["job"] is not None  # the same, still assigned
+
+
+def test_artifact_upload_stores_content_and_sha256(settings: Any) -> None:
+    world = World()
+    agent, _ = register(world)
+    world.job()
+    job_id = agent.call("POST", "/poll")[1]["job"]["id"]
+    token = agent.call("POST", f"/jobs/{job_id}/accept")[1]["token"]
+    client = Client()
+    content = b"<html>report</html>"
+
+    def upload(path: str, data: bytes) -> Any:
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        return client.post(
+            f"{AGENT}/artifacts/{job_id}",
+            {"path": path, "file": SimpleUploadedFile("r.html", data)},
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+
+    response = upload("reports/r.html", content)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["sha256"] == hashlib.sha256(content).hexdigest() and body["size"] == len(content)
+    artifact = Artifact.objects.get(pk=body["id"])
+    with artifact.file.open("rb") as stored:
+        assert stored.read() == content
+    assert upload("reports/r.html", content).json()["id"] == artifact.pk  # same content: no-op
+    assert upload("reports/r.html", b"other").status_code == 409
+    assert upload("../escape", content).status_code == 409
+    settings.BASTION_ARTIFACT_MAX_BYTES = 4
+    assert upload("big.bin", b"too large").status_code == 413
+    assert Artifact.objects.count() == 1
