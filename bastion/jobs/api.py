@@ -163,7 +163,7 @@ class LogChunkOut(Schema):
     data: str
 
 
-class LogOut(Schema):
+class JobLogOut(Schema):
     job: int
     state: str
     truncated: bool
@@ -277,8 +277,8 @@ def cancel_job(request: HttpRequest, job_id: int) -> JobOut:
     return JobOut.of(services.get_job_for(principal, job_id))
 
 
-@router.get("/jobs/{job_id}/log", response=LogOut)
-def read_log(request: HttpRequest, job_id: int, after: int = -1) -> LogOut:
+@router.get("/jobs/{job_id}/log", response=JobLogOut)
+def read_log(request: HttpRequest, job_id: int, after: int = -1) -> JobLogOut:
     job = services.get_job_for(_principal(request), job_id)
     chunks = [LogChunkOut(seq=seq, data=data) for seq, data in dispatch.read_log(job, after)]
-    return LogOut(job=job.pk, state=job.state, truncated=job.log_truncated, chunks=chunks)
+    return JobLogOut(job=job.pk, state=job.state, truncated=job.log_truncated, chunks=chunks)
