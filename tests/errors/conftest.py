@@ -13,6 +13,7 @@ from bastion.core.models import Organization, Project, User
 from bastion.errors.ingest import rate_limiter
 from bastion.errors.models import DsnKey
 from bastion.errors.services import create_dsn_key, public_key_of
+from tests.errors.chunked_server import ChunkedLiveServer
 from tests.factories import make_org, make_project, make_user
 
 
@@ -70,3 +71,12 @@ def live_setup(transactional_db: None) -> Iterator[Setup]:
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                     " WHERE datname = current_database() AND pid <> pg_backend_pid()"
                 )
+
+
+@pytest.fixture
+def chunked_live_server(live_setup: Setup) -> Iterator[ChunkedLiveServer]:
+    server = ChunkedLiveServer()
+    try:
+        yield server
+    finally:
+        server.stop()
