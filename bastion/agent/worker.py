@@ -69,6 +69,7 @@ class AgentWorker:
         self.options = options
         self.stopping = threading.Event()  # first signal: no new work
         self.aborting = threading.Event()  # second signal: cancel the running job
+        self.refused = threading.Event()  # the server refused the session (401): stop, exit 1
         self.client = AgentClient(options.server, stop=self.aborting)
         # httpx clients are not shared across threads: the heartbeat has its own.
         self.beat_client = AgentClient(options.server, stop=self._beat_stop_event())
@@ -112,6 +113,7 @@ class AgentWorker:
         code = 0
         try:
             code = self._work_loop()
+            code = 1 if self.refused.is_set() else code
         finally:
             self._beat_stop.set()
             beat.join(timeout=10)
@@ -180,6 +182,7 @@ class AgentWorker:
                 self.beat_client.heartbeat(self.session)
             except Unauthorized:
                 logger.error("heartbeat refused: this agent was disconnected or marked lost")
+                self.refused.set()
                 self.stopping.set()
                 self.aborting.set()
                 return

@@ -1,0 +1,155 @@
+"""Real ``bastion agent start`` processes against the live server: the whole execution model."""
+
+from __future__ import annotations
+
+import re
+import signal
+from typing import Any
+
+import pytest
+
+from bastion.jobs import dispatch
+from bastion.jobs.models import Agent, AgentState, Job, JobState
+from tests.agent.conftest import Agents, kill_group_quietly, process_gone, wait_for
+from tests.jobs.helpers import World
+
+pytestmark = pytest.mark.slow
+
+
+def finished(job: Job) -> Job | None:
+    job.refresh_from_db()
+    return job if job.is_finished else None
+
+
+def log_text(job: Job) -> str:
+    return "".join(data for _, data in dispatch.read_log(job))
+
+
+def test_command_job_runs_streams_its_log_and_exit_status(agents: Agents) -> None:
+    world = World()
+    stranger = World("elsewhere")
+    sibling = World("sibling", org=world.org)
+    theirs = stranger.job("echo not yours")
+    other_cluster = sibling.job("echo not this cluster")
+    job = world.job(
+        payload={
+            "command": 'echo "hello $GREETING"; echo oops >&2; echo "key=$DEPLOY_TOKEN"; '
+            'test -z "$(ls -A)" && echo fresh-dir; exit 3',
+            "env": {"GREETING": "world", "DEPLOY_TOKEN": "tok-1234567890-secret"},
+        }
+    )
+    proc = agents.start(world.token, "--name", "runner-1")
+    done = wait_for(lambda: finished(job))
+    assert (done.state, done.exit_status) == (JobState.FAILED, 3)
+    text = log_text(done)
+    assert "hello world" in text and "oops" in text and "fresh-dir" in text
+    # Redacted by the agent (the name looks secret; the job did not even declare it).
+    assert "tok-1234567890-secret" not in text and "key=[REDACTED]" in text
+    agent = Agent.objects.get(name="runner-1")
+    assert done.agent_id == agent.pk and agent.state == AgentState.IDLE
+    # Cluster isolation with a real agent: the other cluster's and organization's jobs wait.
+    for other in (theirs, other_cluster):
+        other.refresh_from_db()
+        assert other.state == JobState.SCHEDULED and other.agent_id is None
+    second = world.job("echo again")
+    assert wait_for(lambda: finished(second)).state == JobState.PASSED
+    assert proc.poll() is None
+
+
+def test_cancel_is_seen_within_two_seconds_and_the_process_group_is_killed(
+    agents: Agents,
+) -> None:
+    world = World()
+    # The background child ignores SIGTERM, so only the SIGKILL after the grace period ends it.
+    job = world.job("(trap '' TERM; sleep 300) & echo child=$!; echo shell=$$; wait")
+    agents.start(world.token, "--cancel-grace-period", "1")
+    pids = wait_for(lambda: re.findall(r"(child|shell)=(\d+)", log_text(job)), timeout=15)
+    found = {name: int(pid) for name, pid in pids}
+    assert set(found) == {"child", "shell"}
+    try:
+        dispatch.cancel_job(world.principal, job)
+        # Seen within 2 s, SIGTERM, 1 s grace, SIGKILL, finish: well within 5 s.
+        done = wait_for(lambda: finished(job), timeout=5)
+        assert done.state == JobState.CANCELED and done.signal_reason == "cancel"
+        assert done.exit_status == 143  # the shell died of SIGTERM
+        assert "SIGKILL" in log_text(done)
+        assert wait_for(lambda: process_gone(found["child"]), timeout=3)
+        assert process_gone(found["shell"])
+    finally:
+        kill_group_quietly(found["shell"])
+
+
+def test_agent_killed_mid_job_is_lost_after_the_sweep(agents: Agents) -> None:
+    world = World()
+    job = world.job("echo shell=$$; sleep 300")
+    proc = agents.start(world.token)
+    shell = int(wait_for(lambda: re.findall(r"shell=(\d+)", log_text(job)))[0])
+    try:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        report = wait_for(lambda: dispatch.sweep().agents_lost, timeout=10)
+        assert report == 1
+        job.refresh_from_db()
+        assert (job.state, job.exit_status) == (JobState.LOST, -1)
+        assert Agent.objects.get(pk=job.agent_id).state == AgentState.LOST
+    finally:
+        kill_group_quietly(shell)
+
+
+def test_timeout_cancels_the_job_as_timed_out(agents: Agents) -> None:
+    world = World()
+    job = world.job("sleep 300", timeout_s=1)
+    agents.start(world.token, "--cancel-grace-period", "1")
+    wait_for(lambda: Job.objects.filter(pk=job.pk, state=JobState.RUNNING).exists())
+
+    def swept_and_finished() -> Job | None:
+        dispatch.sweep()  # what the scheduler does every second
+        return finished(job)
+
+    done = wait_for(swept_and_finished, timeout=10, step=0.2)
+    assert done.state == JobState.TIMED_OUT and done.exit_status == 143
+
+
+def test_graceful_stop_finishes_the_job_then_disconnects(agents: Agents) -> None:
+    world = World()
+    job = world.job("sleep 1; echo finished-cleanly")
+    proc = agents.start(world.token, "--name", "graceful")
+    wait_for(lambda: Job.objects.filter(pk=job.pk, state=JobState.RUNNING).exists())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=15) == 0
+    job.refresh_from_db()
+    assert job.state == JobState.PASSED and "finished-cleanly" in log_text(job)
+    assert Agent.objects.get(name="graceful").state == AgentState.DISCONNECTED
+
+
+def test_unknown_kind_fails_clearly_and_disconnect_after_job(agents: Agents) -> None:
+    world = World()
+    scan = world.job(kind="scan", payload={"target": "http://127.0.0.1:1/"})
+    later = world.job("echo never by this agent", priority=-1)
+    proc = agents.start(world.token, "--disconnect-after-job")
+    assert proc.wait(timeout=20) == 0
+    scan.refresh_from_db()
+    assert scan.state == JobState.FAILED and scan.signal_reason == "agent_refused"
+    assert "no executor for job kind 'scan'" in log_text(scan)
+    later.refresh_from_db()
+    assert later.state == JobState.SCHEDULED
+
+
+def test_revoked_token_stops_the_agent(agents: Agents) -> None:
+    from bastion.jobs import services
+
+    world = World()
+    issued = services.create_agent_token(world.principal, world.cluster)
+    services.revoke_agent_token(world.principal, issued.token)
+    proc = agents.start(issued.plaintext)
+    assert proc.wait(timeout=20) == 1
+    assert "registration refused" in agents.output(proc)
+    assert not Agent.objects.exists()
+
+
+def test_an_agent_marked_lost_stops_on_401(agents: Agents, settings: Any) -> None:
+    world = World()
+    proc = agents.start(world.token, "--name", "to-be-lost")
+    agent = wait_for(lambda: Agent.objects.filter(name="to-be-lost").first())
+    Agent.objects.filter(pk=agent.pk).update(state=AgentState.LOST)
+    assert proc.wait(timeout=15) == 1
