@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from bastion.core import audit
@@ -61,9 +62,18 @@ def _filename(organization: Organization, extension: str) -> str:
     return f"audit-{organization.slug}-{stamp}.{extension}"
 
 
+def _bad_filter(form: AuditFilterForm) -> HttpResponse | None:
+    """An export with an invalid filter must not silently export everything."""
+    if form.is_bound and not form.is_valid():
+        return JsonResponse({"detail": "Invalid filter.", "errors": form.errors}, status=400)
+    return None
+
+
 @org_page()
-def audit_export_csv(request: HttpRequest, organization: Organization) -> StreamingHttpResponse:
-    _, _, events = _events(request, organization)
+def audit_export_csv(request: HttpRequest, organization: Organization) -> HttpResponseBase:
+    form, _, events = _events(request, organization)
+    if (bad := _bad_filter(form)) is not None:
+        return bad
     response = StreamingHttpResponse(
         audit_query.csv_lines(events), content_type="text/csv; charset=utf-8"
     )
@@ -72,8 +82,10 @@ def audit_export_csv(request: HttpRequest, organization: Organization) -> Stream
 
 
 @org_page()
-def audit_export_json(request: HttpRequest, organization: Organization) -> StreamingHttpResponse:
-    _, _, events = _events(request, organization)
+def audit_export_json(request: HttpRequest, organization: Organization) -> HttpResponseBase:
+    form, _, events = _events(request, organization)
+    if (bad := _bad_filter(form)) is not None:
+        return bad
     response = StreamingHttpResponse(
         audit_query.json_chunks(events), content_type="application/json"
     )

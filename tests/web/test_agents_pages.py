@@ -1,0 +1,90 @@
+"""Agents and jobs pages: live partials, the job log, and cancelling a job."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from bastion.core.models import AuditEvent, Role
+from bastion.jobs.models import AgentState, Job, JobState
+from tests.factories import make_member
+from tests.web.conftest import World, login_client, make_agent, make_cluster, make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def test_agents_page_shows_state_heartbeat_and_current_job(
+    world: World, owner_client: Client
+) -> None:
+    cluster = make_cluster(world.org)
+    job = make_job(cluster, JobState.RUNNING, "deploy staging")
+    agent = make_agent(cluster, "builder-7", AgentState.BUSY)
+    agent.current_job = job
+    agent.save()
+    make_agent(cluster, "old-box", AgentState.LOST)
+    response = owner_client.get(f"/o/{world.org.slug}/agents/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "builder-7" in html and "old-box" in html
+    assert "badge-blue" in html and "badge-red" in html
+    assert " s ago" in html
+    assert f"/o/{world.org.slug}/jobs/{job.pk}/" in html
+    assert 'hx-trigger="every 3s"' in html
+    partial = owner_client.get(f"/o/{world.org.slug}/agents/live/")
+    assert partial.status_code == 200
+    assert b"<html" not in partial.content and b"builder-7" in partial.content
+
+
+def test_agents_page_empty_state_says_what_to_do(world: World, owner_client: Client) -> None:
+    html = owner_client.get(f"/o/{world.org.slug}/agents/").content.decode()
+    assert "No agents registered" in html and "bastion agent start" in html
+
+
+def test_job_log_refreshes_while_running_and_stops_when_finished(
+    world: World, owner_client: Client
+) -> None:
+    cluster = make_cluster(world.org)
+    job = make_job(cluster, JobState.RUNNING, log="step 1\n<b>not html</b>\n")
+    page = owner_client.get(f"/o/{world.org.slug}/jobs/{job.pk}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "step 1" in html and "&lt;b&gt;not html&lt;/b&gt;" in html
+    assert 'hx-trigger="every 2s"' in html
+    job.state = JobState.PASSED
+    job.save()
+    partial = owner_client.get(f"/o/{world.org.slug}/jobs/{job.pk}/log/").content.decode()
+    assert "hx-trigger" not in partial and "Passed" in partial
+
+
+def test_cancel_a_running_job_asks_its_agent(world: World, owner_client: Client) -> None:
+    job = make_job(make_cluster(world.org), JobState.RUNNING)
+    response = owner_client.post(f"/o/{world.org.slug}/jobs/{job.pk}/cancel/", follow=True)
+    assert response.status_code == 200
+    assert f"Cancellation of job {job.pk} requested." in [
+        str(m) for m in response.context["messages"]
+    ]
+    job.refresh_from_db()
+    assert job.cancel_requested_at is not None
+    assert AuditEvent.objects.filter(action="job.cancel", object_id=str(job.pk)).exists()
+
+
+def test_cancel_a_scheduled_job_ends_it_and_a_finished_one_changes_nothing(
+    world: World,
+) -> None:
+    member = make_member(world.org, Role.MEMBER)
+    client = login_client(member)
+    cluster = make_cluster(world.org)
+    scheduled = make_job(cluster, JobState.SCHEDULED)
+    client.post(f"/o/{world.org.slug}/jobs/{scheduled.pk}/cancel/")
+    scheduled.refresh_from_db()
+    assert scheduled.state == JobState.CANCELED
+    done = make_job(cluster, JobState.PASSED)
+    rows = AuditEvent.objects.count()
+    response = client.post(f"/o/{world.org.slug}/jobs/{done.pk}/cancel/", follow=True)
+    assert response.status_code == 200
+    assert Job.objects.get(pk=done.pk).state == JobState.PASSED
+    assert AuditEvent.objects.count() == rows
+
+
+def test_unknown_job_is_404(world: World, owner_client: Client) -> None:
+    assert owner_client.get(f"/o/{world.org.slug}/jobs/999999/").status_code == 404
