@@ -458,15 +458,6 @@ _TYPES = (
         "Links or redirects are built from Host/X-Forwarded-Host, enabling password-reset poisoning and cache poisoning.",
         "Build absolute URLs from a configured public URL; trust X-Forwarded-Host only from your proxy.",
     ),
-    FindingType(
-        "redirect-body-leak",
-        "Redirect response carries page content",
-        200,
-        A05,
-        _L,
-        "A 3xx response with a large body often means the page was rendered before an access check redirected.",
-        "Stop rendering and send an empty body when redirecting unauthenticated users.",
-    ),
     # Components
     FindingType(
         "vulnerable-js-library",

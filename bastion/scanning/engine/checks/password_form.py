@@ -25,7 +25,6 @@ class PasswordFormCheck(Check):
                         ctx,
                         "insecure-password-form",
                         url=page.response.url,
-                        parameter=form.action,
                         response=page.response,
                         evidence=f"password form {where}",
                     )

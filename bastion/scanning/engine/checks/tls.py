@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import ssl
+import warnings
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -83,8 +84,11 @@ def _no_verify_context() -> ssl.SSLContext:
 def _legacy_context() -> ssl.SSLContext | None:
     try:
         context = _no_verify_context()
-        context.minimum_version = ssl.TLSVersion.TLSv1
-        context.maximum_version = ssl.TLSVersion.TLSv1_1
+        with warnings.catch_warnings():
+            # Deprecated on purpose: the check asks whether the server still accepts them.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
         context.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):
         return None  # this OpenSSL cannot speak TLS 1.0/1.1 at all
