@@ -54,7 +54,7 @@ def run(target: str, **options: Any) -> ScanResult:
 def normalized(result: ScanResult, base: str) -> set[tuple[str, str, str | None]]:
     out = set()
     for f in result.findings:
-        url = "/" + f.url[len(base):] if f.url.startswith(base) else f.url
+        url = "/" + f.url[len(base) :] if f.url.startswith(base) else f.url
         out.add((f.type, url, f.parameter))
     return out
 

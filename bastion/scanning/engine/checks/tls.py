@@ -81,18 +81,25 @@ def _no_verify_context() -> ssl.SSLContext:
     return context
 
 
-def _legacy_context() -> ssl.SSLContext | None:
+def _accept_legacy(context: ssl.SSLContext, legacy_only: bool = False) -> bool:
+    """Let ``context`` speak TLS 1.0/1.1 (or only those); False if this OpenSSL cannot."""
     try:
-        context = _no_verify_context()
         with warnings.catch_warnings():
             # Deprecated on purpose: the check asks whether the server still accepts them.
             warnings.simplefilter("ignore", DeprecationWarning)
             context.minimum_version = ssl.TLSVersion.TLSv1
-            context.maximum_version = ssl.TLSVersion.TLSv1_1
+            if legacy_only:
+                context.maximum_version = ssl.TLSVersion.TLSv1_1
         context.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):
-        return None  # this OpenSSL cannot speak TLS 1.0/1.1 at all
-    return context
+        return False
+    return True
+
+
+def _inspect_context(legacy_only: bool = False) -> ssl.SSLContext | None:
+    """A context that accepts anything, to read the certificate even from old servers."""
+    context = _no_verify_context()
+    return context if _accept_legacy(context, legacy_only) else None
 
 
 class TlsCheck(Check):
@@ -118,7 +125,9 @@ class TlsCheck(Check):
         address = (await ctx.http.policy.resolve(host, port))[0]
         ctx.http.spend()
         try:
-            der, _version = await _handshake(host, address, port, _no_verify_context())
+            der, _version = await _handshake(
+                host, address, port, _inspect_context() or _no_verify_context()
+            )
         except ssl.SSLError as exc:
             raise TargetTLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
         cert = x509.load_der_x509_certificate(der)
@@ -168,11 +177,12 @@ class TlsCheck(Check):
             cafile=str(ctx.options.trust_roots) if ctx.options.trust_roots else None
         )
         context.check_hostname = False
+        _accept_legacy(context)  # judge the chain even on a server that only speaks TLS 1.0
         ctx.http.spend()
         try:
             await _handshake(host, address, port, context)
         except ssl.SSLCertVerificationError as exc:
-            if exc.verify_code == 10:  # expired: reported above, the chain may be fine
+            if exc.verify_code in {9, 10}:  # not yet valid / expired: reported above
                 return
             self_signed = cert.issuer == cert.subject
             self.report(
@@ -187,7 +197,7 @@ class TlsCheck(Check):
     async def _check_legacy(
         self, ctx: ScanContext, host: str, address: str, port: int, url: str
     ) -> None:
-        context = _legacy_context()
+        context = _inspect_context(legacy_only=True)
         if context is None:
             return
         ctx.http.spend()
