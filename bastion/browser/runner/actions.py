@@ -54,6 +54,8 @@ async def truthy(run: Run, script: str) -> bool:
 
 
 def matches(actual: str, expected: str, mode: str) -> bool:
+    if mode.startswith("not_"):
+        return not matches(actual, expected, mode[len("not_") :])
     if mode == "contains":
         return expected in actual
     if mode == "regex":
@@ -62,7 +64,13 @@ def matches(actual: str, expected: str, mode: str) -> bool:
 
 
 def _describe_match(mode: str) -> str:
-    return {"equals": "to equal", "contains": "to contain", "regex": "to match"}[mode]
+    return {
+        "equals": "to equal",
+        "contains": "to contain",
+        "regex": "to match",
+        "not_equals": "not to equal",
+        "not_contains": "not to contain",
+    }[mode]
 
 
 async def poll(

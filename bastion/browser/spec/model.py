@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 SelectorKind = Literal["css", "xpath", "text", "role"]
-MatchMode = Literal["equals", "contains", "regex"]
+MatchMode = Literal["equals", "contains", "regex", "not_equals", "not_contains"]
 
-MATCH_MODES: tuple[str, ...] = ("equals", "contains", "regex")
+MATCH_MODES: tuple[str, ...] = ("equals", "contains", "regex", "not_equals", "not_contains")
 # States an element can be asserted or waited for in.
 ELEMENT_STATES: tuple[str, ...] = (
     "present",
