@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, URLResolver
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -57,6 +61,20 @@ class UnsupportedMediaType(Exception):
     """A JSON operation received a body of another content type (mapped to 415)."""
 
 
+class NulCharacter(ValueError):
+    """Input holds U+0000, which no text column can store (PostgreSQL refuses it)."""
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class JsonOnlyParser(Parser):
     """Bodies of JSON operations must say they are JSON; anything else is 415, not a guess."""
 
@@ -64,7 +82,21 @@ class JsonOnlyParser(Parser):
         content_type = request.content_type or ""
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise UnsupportedMediaType(content_type or "(none)")
-        return super().parse_body(request)
+        data = super().parse_body(request)
+        if _has_nul(data):
+            raise NulCharacter("NUL characters (U+0000) are not allowed in input.")
+        return data
+
+
+def _refuse_nul_in_url(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            return _error(request, 400, "NUL characters (U+0000) are not allowed in input.")
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 _ERROR_DESCRIPTIONS = {
@@ -87,6 +119,13 @@ class BastionAPI(NinjaAPI):
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         _declare_errors(schema)
         return schema
+
+    def _get_urls(self) -> list[URLResolver | URLPattern]:
+        urls = super()._get_urls()
+        for url in urls:
+            if isinstance(url, URLPattern):
+                url.callback = _refuse_nul_in_url(url.callback)
+        return urls
 
 
 def _declare_errors(schema: OpenAPISchema) -> None:
@@ -168,6 +207,8 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     cause = exc.__cause__
     if isinstance(cause, UnsupportedMediaType):
         return _error(request, 415, f"Send JSON with Content-Type: application/json, not {cause}.")
+    if isinstance(cause, NulCharacter):
+        return _error(request, 400, str(cause))
     if isinstance(cause, ValueError) and exc.status_code == 400:
         # ninja's "Cannot parse request body": say what was wrong, without echoing the body.
         return _error(request, 400, "The request body is not valid JSON.", errors=[str(cause)])

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
+from pydantic import AfterValidator
 
 from bastion.core.models import ApiToken, AuditEvent, Invitation, Membership, Organization, Project
 
 RoleName = Literal["owner", "admin", "member", "viewer"]
+
+
+def _to_utc(value: datetime) -> datetime:
+    """Input times in UTC: naive ones are taken as UTC, and offsets the databases cannot store
+    (PostgreSQL allows at most ±15:59) or that leave the representable range are refused."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("date out of range") from exc
+
+
+# A point in time given by a client; stored and compared in UTC.
+InputDatetime = Annotated[datetime, AfterValidator(_to_utc)]
 Slug = str
 
 
@@ -135,7 +151,7 @@ class InvitationCreated(InvitationOut):
 class ApiTokenIn(Schema):
     name: str = Field(..., min_length=1, max_length=100)
     role: RoleName = "member"
-    expires_at: datetime | None = None
+    expires_at: InputDatetime | None = None
 
 
 class ApiTokenOut(Schema):
@@ -177,8 +193,8 @@ class AuditFilters(Schema):
     actor: str | None = Field(None, max_length=200, description="Actor label, e.g. user:alice")
     action: str | None = Field(None, max_length=100, description="e.g. project.create")
     object_type: str | None = Field(None, max_length=100, description="e.g. core.project")
-    since: datetime | None = Field(None, description="Only events at or after this time.")
-    until: datetime | None = Field(None, description="Only events before this time.")
+    since: InputDatetime | None = Field(None, description="Only events at or after this time.")
+    until: InputDatetime | None = Field(None, description="Only events before this time.")
 
 
 class AuditEventOut(Schema):

@@ -195,3 +195,22 @@ def test_session_write_with_csrf_succeeds(team: Team) -> None:
 def test_unknown_method_is_405_and_changes_nothing(team: Team, unchanged: None) -> None:
     reply = team.as_owner().call("PUT", PROJECTS, {"slug": "web"})
     assert reply.status == 405
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("POST", PROJECTS, {"slug": "web", "name": "a\x00b"}),
+        ("GET", "/organizations/ac%00me/projects", None),
+        ("GET", "/organizations/acme/audit?action=x%00y", None),
+    ],
+    ids=["body", "path", "query"],
+)
+def test_nul_characters_are_400(
+    team: Team, unchanged: None, method: str, path: str, body: Any
+) -> None:
+    # PostgreSQL cannot store U+0000 in text: refused at the edge on both databases.
+    reply = team.as_owner().call(method, path, body)
+    assert reply.status == 400
+    _assert_error_body(reply.body)
+    assert "NUL" in reply.body["detail"]

@@ -1,0 +1,106 @@
+"""Property-based run of schemathesis over our own OpenAPI document, in process (WSGI).
+
+Every operation gets generated requests (valid ones, and invalid ones), authenticated with a
+real owner API token of a seeded organization: once with generated path parameters (mostly
+unknown objects) and once pointed at the seeded objects, so the handlers run too. The checks:
+no 5xx, the status code and content type are declared, and the body matches its schema.
+Deterministic (derandomized) and bounded in examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from bastion.core import services
+from bastion.core.access import Principal
+from bastion.jobs import services as job_services
+from bastion.jobs.models import Job, JobKind
+from tests.api.conftest import make_team
+
+EXAMPLES = 10
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture
+def keep_connection() -> Iterator[None]:
+    # Like Django's test client: the handler must not close the connection that holds the
+    # test's transaction when a request finishes (close_old_connections would, inside atomic).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def seeded(db: None) -> dict[str, Any]:
+    team = make_team("seed")
+    owner = Principal.of_user(team.owner)
+    services.create_project(owner, team.org, slug="web", name="Web")
+    cluster = job_services.create_cluster(owner, team.org, name="ci")
+    job = Job.objects.create(
+        organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
+    )
+    return {
+        "token": team.owner_token,
+        "path": {
+            "org": "seed",
+            "project": "web",
+            "username": team.member.username,
+            "name": "ci",
+            "cluster": "ci",
+            "job_id": job.pk,
+        },
+    }
+
+
+def _run(operation: Any, strategy: Any, headers: dict[str, str]) -> None:
+    @given(case=strategy)
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(headers=headers)
+        case.validate_response(response, checks=CHECKS)
+
+    run()
+
+
+def test_no_server_errors_and_responses_match_the_schema(
+    seeded: dict[str, Any], keep_connection: None
+) -> None:
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", WSGIHandler())
+    headers = {"Authorization": f"Bearer {seeded['token']}"}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    for operation in operations:
+        names = {p.name for p in operation.path_parameters}
+        known = {k: v for k, v in seeded["path"].items() if k in names}
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            _run(operation, operation.as_strategy(generation_mode=mode), headers)
+        if known:
+            _run(operation, operation.as_strategy(path_parameters=known), headers)
