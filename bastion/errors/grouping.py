@@ -48,7 +48,9 @@ def default_components(event: dict[str, Any]) -> list[str]:
             else:
                 parts.append(f"value:{normalize_message(str(exc.get('value') or ''))}")
         return parts
-    return [f"message:{normalize_message(event.get('message_template') or event.get('message') or '')}"]
+    return [
+        f"message:{normalize_message(event.get('message_template') or event.get('message') or '')}"
+    ]
 
 
 def grouping_components(event: dict[str, Any]) -> list[str]:

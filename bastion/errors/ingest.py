@@ -11,6 +11,8 @@ grouped and visible the moment its 200 is sent, and nothing acknowledged is ever
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -151,9 +153,9 @@ def rate_limited(retry_after: int) -> IngestError:
 
 
 def scrub_rules_for(key: DsnKey) -> ScrubRules:
-    try:
-        settings = key.project.error_settings
-    except ProjectErrorSettings.DoesNotExist:
+    # A missing reverse one-to-one raises a subclass of AttributeError: no settings, defaults.
+    settings: ProjectErrorSettings | None = getattr(key.project, "error_settings", None)
+    if settings is None:
         return ScrubRules.build()
     return ScrubRules.build(
         defaults=settings.scrub_defaults,
@@ -219,7 +221,9 @@ def prepare_event(
 
 def _locked_issue(key: DsnKey, event: PreparedEvent, now: datetime) -> Issue:
     issues = Issue.objects.select_for_update().filter(
-        project_id=key.project_id, grouping_version=GROUPING_VERSION, grouping_hash=event.grouping_hash
+        project_id=key.project_id,
+        grouping_version=GROUPING_VERSION,
+        grouping_hash=event.grouping_hash,
     )
     issue = issues.first()
     if issue is not None:
@@ -336,9 +340,10 @@ def store(
                 _count(key, counts, now)
     except IntegrityError:
         # The same event id arrived twice at once; the other request stored it.
-        if event is not None and Event.objects.filter(
-            project_id=key.project_id, event_id=event.event_id
-        ).exists():
+        if (
+            event is not None
+            and Event.objects.filter(project_id=key.project_id, event_id=event.event_id).exists()
+        ):
             return False
         raise
     return stored is not None
@@ -347,9 +352,7 @@ def store(
 # --- the two endpoints ----------------------------------------------------------------------------
 
 
-def _key_for(
-    auth: RequestAuth, project_id: str, envelope_dsn: object = None
-) -> DsnKey:
+def _key_for(auth: RequestAuth, project_id: str, envelope_dsn: object = None) -> DsnKey:
     try:
         public_key = find_public_key(
             auth.x_sentry_auth, auth.authorization, auth.query_key, envelope_dsn
@@ -434,9 +437,6 @@ def _store_body(body: bytes, content_encoding: str) -> bytes:
             raise IngestError(413, f"Event is larger than {MAX_STORE_BYTES} bytes.")
         return body
     # Legacy clients send base64 of zlib-compressed JSON without a Content-Encoding.
-    import base64
-    import binascii
-
     try:
         compressed = base64.b64decode(stripped, validate=False)
     except binascii.Error as exc:

@@ -90,9 +90,11 @@ def scrub_string(text: str, rules: ScrubRules) -> str:
     if rules.defaults:
         text = _CARD.sub(_card, text)
         text = _PAIR.sub(
-            lambda m: m.group(0)
-            if m.group(1).lower() in rules.safe_fields
-            else f"{m.group(1)}{m.group(2)}{FILTERED}",
+            lambda m: (
+                m.group(0)
+                if m.group(1).lower() in rules.safe_fields
+                else f"{m.group(1)}{m.group(2)}{FILTERED}"
+            ),
             text,
         )
         text = _BEARER.sub(lambda m: f"{m.group(1)} {FILTERED}", text)

@@ -128,9 +128,7 @@ def update_scrub_settings(
         except re.error as exc:
             raise ValidationError({"scrub_patterns": [f"{pattern!r}: {exc}"]}) from exc
     with transaction.atomic():
-        current, _ = ProjectErrorSettings.objects.select_for_update().get_or_create(
-            project=project
-        )
+        current, _ = ProjectErrorSettings.objects.select_for_update().get_or_create(project=project)
         before = {
             "scrub_defaults": current.scrub_defaults,
             "scrub_fields": current.scrub_fields,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Any
 
 from django.core.servers.basehttp import ServerHandler
@@ -59,6 +60,8 @@ class ChunkedRequestHandler(QuietWSGIRequestHandler):
         # connection, which concurrent requests must not use at once.
         with _ONE_AT_A_TIME:
             handler.run(self.server.get_app())  # type: ignore[attr-defined]
+        # No keep-alive: each request thread ends (and closes its connections) right away.
+        self.close_connection = True
 
 
 class ChunkedLiveServerThread(LiveServerThread):
@@ -97,5 +100,9 @@ class ChunkedLiveServer:
 
     def stop(self) -> None:
         self.thread.terminate()
+        deadline = time.monotonic() + 10
+        for thread in threading.enumerate():
+            if "process_request_thread" in thread.name:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for conn in self.thread.connections_override.values():
             conn.dec_thread_sharing()

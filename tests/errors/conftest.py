@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -39,6 +40,12 @@ def make_setup() -> Setup:
     project = make_project(org)
     key = create_dsn_key(Principal.of_user(owner), project)
     return Setup(owner, org, project, key)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(settings: Any) -> None:
+    # These tests create a user each; Argon2 (the production hasher) is tested in tests/core.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

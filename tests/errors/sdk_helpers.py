@@ -23,6 +23,12 @@ def sentry_client(dsn: str, **options: Any) -> Iterator[None]:
         yield
     finally:
         client = sentry_sdk.get_client()
+        transport = client.transport
         client.flush(timeout=10)
         client.close(timeout=10)
+        # close() stops the worker but keeps its keep-alive sockets: close them too, so the
+        # server's request threads end now and not at interpreter exit.
+        pool = getattr(transport, "_pool", None)
+        if pool is not None and hasattr(pool, "clear"):
+            pool.clear()
         sentry_sdk.init(dsn=None, default_integrations=False)

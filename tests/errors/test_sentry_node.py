@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+
 import pytest
 
 from bastion.errors.models import Attachment, Event

@@ -39,7 +39,11 @@ def _add_request(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
     event["request"] = {
         "url": "http://shop.test/checkout",
         "method": "POST",
-        "headers": {"Authorization": "Bearer abcdefgh12345678", "Cookie": "sid=s3cr3t", "X-Ok": "1"},
+        "headers": {
+            "Authorization": "Bearer abcdefgh12345678",
+            "Cookie": "sid=s3cr3t",
+            "X-Ok": "1",
+        },
         "data": {"card": "4111 1111 1111 1111", "password": "hunter2", "qty": 2},
         "query_string": "token=abc123&page=2",
     }
