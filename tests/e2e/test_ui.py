@@ -31,10 +31,20 @@ def _page(browser: Any, problems: list[str]) -> Any:
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
+
     # CSP violations and script errors show up as console errors: the UI must have none.
-    page.on(
-        "console", lambda msg: problems.append(msg.text) if msg.type == "error" else None
-    )
+    # (Pages answering 4xx on purpose, e.g. a form with errors, log "Failed to load resource";
+    # static files are checked by their own responses instead.)
+    def on_console(msg: Any) -> None:
+        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
+            problems.append(msg.text)
+
+    def on_response(response: Any) -> None:
+        if "/static/" in response.url and response.status >= 400:
+            problems.append(f"{response.status} {response.url}")
+
+    page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda exc: problems.append(str(exc)))
     return page
 
@@ -43,9 +53,7 @@ def _shot(page: Any, folder: Path, name: str) -> None:
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def test_sign_in_and_visit_every_page(
-    live_server: Any, browser: Any, screenshots: Path
-) -> None:
+def test_sign_in_and_visit_every_page(live_server: Any, browser: Any, screenshots: Path) -> None:
     owner = make_user("ada")
     org = make_org(owner, slug="acme")
     make_member(org, username="grace")
@@ -89,9 +97,7 @@ def test_sign_in_and_visit_every_page(
     _shot(page, screenshots, "13-not-found")
 
 
-def test_create_project_token_and_invite(
-    live_server: Any, browser: Any, screenshots: Path
-) -> None:
+def test_create_project_token_and_invite(live_server: Any, browser: Any, screenshots: Path) -> None:
     owner = make_user("linus")
     org = make_org(owner, slug="initech")
     problems: list[str] = []

@@ -15,7 +15,7 @@ NAV_PAGES = ["", "scanning/", "browser/", "pipelines/", "errors/", "agents/", "a
 
 
 def test_every_navigation_page_renders_with_the_layout(world: World, owner_client: Client) -> None:
-    for suffix in NAV_PAGES + ["settings/members/", "settings/tokens/", "settings/clusters/"]:
+    for suffix in [*NAV_PAGES, "settings/members/", "settings/tokens/", "settings/clusters/"]:
         response = owner_client.get(f"/o/{world.org.slug}/{suffix}")
         assert response.status_code == 200, suffix
         html = response.content.decode()
