@@ -125,7 +125,7 @@ def test_create_project_token_and_invite(live_server: Any, browser: Any, screens
     # An API token: its secret is shown once, then only its prefix.
     page.goto(f"{live_server.url}/o/initech/settings/tokens/")
     page.fill("input[name=name]", "deploy pipeline")
-    page.select_option("select[name=role]", "member")
+    page.select_option("#new-token select[name=role]", "member")
     page.click("#new-token button[type=submit]")
     secret = page.locator("#secret-value").inner_text().strip()
     assert secret.startswith("bstapi_")
@@ -140,11 +140,12 @@ def test_create_project_token_and_invite(live_server: Any, browser: Any, screens
     # An invitation: mailed, listed as pending.
     page.goto(f"{live_server.url}/o/initech/settings/members/")
     page.fill("input[name=email]", "newbie@example.test")
-    page.select_option("select[name=role]", "viewer")
+    page.select_option("#invite select[name=role]", "viewer")
     page.click("#invite button[type=submit]")
     page.wait_for_url("**/settings/members/")
     assert page.locator("text=newbie@example.test").first.is_visible()
-    assert Invitation.objects.filter(organization=org, email="newbie@example.test").exists()
+    invitation = Invitation.objects.get(organization=org, email="newbie@example.test")
+    assert invitation.role == "viewer"
     assert any("newbie@example.test" in m.to for m in mail.outbox)
     _shot(page, screenshots, "24-invited")
     assert problems == []
