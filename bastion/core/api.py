@@ -275,11 +275,11 @@ def export_audit_log(
     filters: Query[AuditFilters],
     format: Literal["csv", "json"] = Query("json"),
 ) -> StreamingHttpResponse:
-    """The whole filtered audit trail of the organization as CSV or JSON (admins)."""
+    """The whole filtered audit trail of the organization, oldest first, as CSV or JSON (admins)."""
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
     events = filter_audit(access.audit_events_for(principal, organization), filters)
-    return export_audit(events, format, filename=f"audit-{organization.slug}")
+    return export_audit(events.order_by("seq"), format, filename=f"audit-{organization.slug}")
 
 
 @router.get(ORG + "/audit/verify", response={200: ChainReportOut, **READ_ERRORS}, tags=["audit"])

@@ -259,14 +259,15 @@ def test_audit_export_csv_and_json(team: Team) -> None:
     assert as_json.headers["Content-Disposition"] == 'attachment; filename="audit-acme.json"'
     rows = json.loads(as_json.raw)
     assert len(rows) == AuditEvent.objects.filter(organization=team.org).count()
-    assert rows[0]["action"] == "project.create" and rows[0]["organization"] == "acme"
+    assert rows[-1]["action"] == "project.create" and rows[-1]["organization"] == "acme"
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
 
     as_csv = client.get("/organizations/acme/audit/export?format=csv&action=project.create")
     assert as_csv.status == 200 and as_csv.headers["Content-Type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(as_csv.raw.decode())))
     assert len(table) == 1
     assert "'=HYPERLINK" in table[0]["changes"] or table[0]["changes"].startswith("{")
-    assert table[0]["hash"] == rows[0]["hash"]
+    assert table[0]["hash"] == rows[-1]["hash"]
 
 
 def test_audit_verify_reports_intact_chain(team: Team) -> None:
