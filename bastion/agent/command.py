@@ -65,7 +65,10 @@ def _pump(ctx: JobContext, proc: subprocess.Popen[bytes]) -> _Cancel:
     eof = finished = False
     while not finished and time.monotonic() < deadline:
         if eof:
-            time.sleep(TICK_S)  # the output is closed but the process still runs
+            try:  # the output is closed but the process may still run
+                proc.wait(timeout=TICK_S)
+            except subprocess.TimeoutExpired:
+                pass
         elif select.select([fd], [], [], TICK_S)[0]:
             data = os.read(fd, READ_BYTES)
             if data:

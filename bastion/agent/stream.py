@@ -111,7 +111,7 @@ class CancelWatch:
         self.job = job
         self.interval_s = interval_s
         self.abort = abort
-        self._checked_at = 0.0
+        self._checked_at = time.monotonic()  # the job was just accepted: first check in 1 interval
         self.reason: str | None = None
 
     def __call__(self) -> str | None:

@@ -73,6 +73,7 @@ class AgentWorker:
         self.client = AgentClient(options.server, stop=self.aborting)
         # httpx clients are not shared across threads: the heartbeat has its own.
         self.beat_client = AgentClient(options.server, stop=self._beat_stop_event())
+        self.log_client = AgentClient(options.server, stop=self.aborting)  # log streamer thread
         self.session = ""
         self.intervals: Intervals | None = None
 
@@ -121,6 +122,7 @@ class AgentWorker:
                 self._disconnect()
             self.client.close()
             self.beat_client.close()
+            self.log_client.close()
         return code
 
     def _register(self) -> Registration:
@@ -219,8 +221,7 @@ class AgentWorker:
         assert self.intervals is not None
         watch = CancelWatch(self.client, job, self.intervals.job_status_s, self.aborting)
         with (
-            AgentClient(self.options.server, stop=self.aborting) as log_client,
-            LogStreamer(log_client, job, secrets) as stream,
+            LogStreamer(self.log_client, job, secrets) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
         ):
             run = executor_for(job.kind)

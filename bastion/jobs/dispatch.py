@@ -79,6 +79,7 @@ CANDIDATES = 50
 # A job token still answers this long after its job finished, so a retried finish is idempotent.
 JOB_TOKEN_GRACE = timedelta(minutes=5)
 LIVE_AGENT_STATES = (AgentState.IDLE, AgentState.BUSY)
+POLL_HEARTBEAT_PRECISION = timedelta(seconds=1)
 
 
 # --- what crosses to the agent ----------------------------------------------------------------
@@ -466,7 +467,8 @@ def _assign_next(agent: Agent) -> Job | None:
 
 def long_poll(agent: Agent, wait_s: float) -> Job | None:
     """Poll, waiting up to ``wait_s`` (capped by the server) for work; counts as a heartbeat."""
-    heartbeat(agent)
+    if timezone.now() - agent.last_heartbeat_at > POLL_HEARTBEAT_PRECISION:
+        heartbeat(agent)  # at most once a second: a busy poller does not write on every poll
     assigned, busy = _current_assignment(agent)
     if busy or agent.ignore_in_dispatches:
         return assigned
