@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 
 from bastion.core.models import ApiToken, Invitation, Project
-from bastion.jobs.models import AgentState, JobState
+from bastion.jobs.models import AgentState, JobLogChunk, JobState
 from tests.factories import PASSWORD, make_member, make_org, make_user
 from tests.web.conftest import make_agent, make_cluster, make_job
 
@@ -148,4 +148,45 @@ def test_create_project_token_and_invite(live_server: Any, browser: Any, screens
     assert invitation.role == "viewer"
     assert any("newbie@example.test" in m.to for m in mail.outbox)
     _shot(page, screenshots, "24-invited")
+    assert problems == []
+
+
+def test_agents_page_updates_live_and_a_job_can_be_canceled(
+    live_server: Any, browser: Any, screenshots: Path
+) -> None:
+    owner = make_user("grace")
+    org = make_org(owner, slug="navy")
+    cluster = make_cluster(org)
+    agent = make_agent(cluster, "cobol-1", AgentState.IDLE)
+    job = make_job(cluster, JobState.RUNNING, "compile", log="line 1\n")
+    problems: list[str] = []
+    page = _page(browser, problems)
+    page.goto(f"{live_server.url}/login/?next=/o/navy/agents/")
+    page.fill("input[name=username]", "grace")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/o/navy/agents/")
+    row = page.locator("tr", has_text="cobol-1")
+    assert row.locator(".badge").inner_text() == "Idle"
+
+    # The agent picks up the job: htmx polling shows it without a reload.
+    agent.state = AgentState.BUSY
+    agent.current_job = job
+    agent.save()
+    row.locator(".badge", has_text="Busy").wait_for(timeout=10_000)
+    assert row.locator(f"a[href$='/jobs/{job.pk}/']").is_visible()
+    _shot(page, screenshots, "30-agents-live")
+
+    # The job log grows while the job runs.
+    page.goto(f"{live_server.url}/o/navy/jobs/{job.pk}/")
+    JobLogChunk.objects.create(job=job, seq=1, data="line 2\n")
+    page.locator("pre.log", has_text="line 2").wait_for(timeout=10_000)
+
+    # Cancel asks for confirmation, then records the request.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button:has-text('Cancel job')")
+    page.locator(".flash-success").wait_for()
+    job.refresh_from_db()
+    assert job.cancel_requested_at is not None
+    _shot(page, screenshots, "31-job-cancel-requested")
     assert problems == []

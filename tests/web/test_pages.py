@@ -91,3 +91,20 @@ def test_static_files_are_served_without_a_build_step(live_server: object) -> No
     for name in ("bastion.css", "app.js", "htmx.min.js", "favicon.svg"):
         response = httpx.get(f"{base}/static/bastion/{name}", timeout=10)
         assert response.status_code == 200 and response.content, name
+
+
+def test_htmx_poll_from_an_expired_session_redirects_the_whole_page(world: World) -> None:
+    response = Client().get(f"/o/{world.org.slug}/agents/live/", headers={"HX-Request": "true"})
+    assert response.status_code == 401
+    assert response["HX-Redirect"] == f"/login/?next=/o/{world.org.slug}/agents/live/"
+
+
+def test_400_and_500_pages_render_without_a_request_context() -> None:
+    from django.test import RequestFactory
+    from django.views.defaults import bad_request, server_error
+
+    request = RequestFactory().get("/")
+    error = server_error(request)
+    assert error.status_code == 500 and b"Something went wrong on our side" in error.content
+    bad = bad_request(request, Exception("x"))
+    assert bad.status_code == 400 and b"could not be understood" in bad.content

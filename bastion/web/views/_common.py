@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, Concatenate, ParamSpec
+from urllib.parse import quote
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -32,6 +34,21 @@ def principal_of(request: HttpRequest) -> Principal:
     return Principal.of_user(current_user(request))
 
 
+def web_login_required(view: UrlView) -> UrlView:
+    """``login_required``, except that an htmx poll from an expired session asks the browser
+    to load the login page instead of swapping it into a fragment of the current page."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.headers.get("HX-Request") and not request.user.is_authenticated:
+            response = HttpResponse(status=401)
+            response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={quote(request.path)}"
+            return response
+        return login_required(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _bind_org(request: HttpRequest, slug: str, minimum: str) -> Organization:
     principal = principal_of(request)
     organization = get_organization_for(principal, slug, minimum)
@@ -44,7 +61,7 @@ def org_page(minimum: str = Role.VIEWER) -> Callable[[OrgView[P]], UrlView]:
     """A GET page inside ``/o/<org>/``; the organization is resolved through the scoped helper."""
 
     def decorate(view: OrgView[P]) -> UrlView:
-        @login_required
+        @web_login_required
         @require_GET
         @wraps(view)
         def wrapper(
@@ -65,7 +82,7 @@ def org_action(minimum: str = Role.ADMIN) -> Callable[[OrgView[P]], UrlView]:
     """
 
     def decorate(view: OrgView[P]) -> UrlView:
-        @login_required
+        @web_login_required
         @require_POST
         @wraps(view)
         def wrapper(
