@@ -431,6 +431,9 @@ async def do_switch_frame(run: Run, step: Step, index: str, timeout_ms: int) -> 
 async def do_switch_tab(run: Run, step: Step, index: str, timeout_ms: int) -> Outcome:
     wanted = _value(run, step)
     deadline = time.monotonic() + timeout_ms / 1000
+    # A tab opened by an earlier step may still be on its way.
+    while run.expected_popups > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_S / 2)
     while True:
         pages = [page for page in run.context.pages if not page.is_closed()]
         chosen = None

@@ -38,8 +38,6 @@ class StepEvents:
     dialogs: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
     fatal: str = ""
-    allow_popup: bool = False
-    allow_download: bool = False
 
     def absorb(self, earlier: StepEvents) -> None:
         for mine, theirs in (
@@ -101,6 +99,8 @@ class Run:
         self.aborted = ""
         self._shots = 0
         self._last_action = ""
+        self.expected_popups = 0
+        self.expected_downloads = 0
         self._module_chain: list[str] = []
         self._watch_page(page)
         context.on("page", self._on_new_page)
@@ -152,7 +152,8 @@ class Run:
 
     async def _on_download(self, download: Download) -> None:
         name = download.suggested_filename
-        if self.events.allow_download:
+        if self.expected_downloads > 0:
+            self.expected_downloads -= 1
             target = self.artifacts / "downloads" / Path(name).name
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -168,7 +169,8 @@ class Run:
 
     async def _on_new_page(self, page: Page) -> None:
         self._watch_page(page)
-        if self.events.allow_popup:
+        if self.expected_popups > 0:
+            self.expected_popups -= 1
             return
         self.events.add(self.events.faults, f"unexpected pop-up: {page.url or 'a new page'}")
         try:
@@ -285,8 +287,13 @@ class Run:
             )
             raise _StopRun
         # What the page did since the previous step ended counts against this step.
-        events = StepEvents(allow_popup=step.opens_tab, allow_download=step.allow_download)
+        events = StepEvents()
         events.absorb(self.events)
+        # A step may open one tab / start one download; it may arrive after the step ends.
+        if step.opens_tab:
+            self.expected_popups = 1
+        if step.allow_download:
+            self.expected_downloads = 1
         self.events = events
         stop: _StopRun | None = None
         started = time.monotonic()
@@ -304,7 +311,18 @@ class Run:
                     _step_budget(step, timeout_ms),
                 )
                 selector, note = outcome.selector, outcome.note
-        except ExitTest:
+        except ExitTest as exit_:
+            verdict = "passing" if exit_.passing else "failing"
+            self._record(
+                StepResult(
+                    index,
+                    step.action,
+                    step.name,
+                    "passed",
+                    note=f"test exited {verdict}",
+                    module=module,
+                )
+            )
             raise
         except _StopRun as inner:
             stop = inner
@@ -353,7 +371,7 @@ class Run:
             note=self.variables.mask(note),
         )
         self._record(result, at=position if step.action in _NESTING else None)
-        self.events = StepEvents(allow_popup=step.opens_tab, allow_download=step.allow_download)
+        self.events = StepEvents()
         self._last_action = step.action
         if stop is not None:
             raise stop

@@ -7,6 +7,8 @@ import asyncio
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
+from bastion.browser.spec.variables import UnknownVariable
+
 
 class StepFailure(Exception):
     """A step did not do what it should; the message is shown to the user as the reason."""
@@ -33,7 +35,7 @@ def first_line(exc: BaseException) -> str:
 
 def describe(exc: BaseException) -> str:
     """A one-line, human reason for a failed step."""
-    if isinstance(exc, StepFailure):
+    if isinstance(exc, StepFailure | UnknownVariable):
         return str(exc)
     if isinstance(exc, PlaywrightTimeout):
         return f"timed out: {first_line(exc)}"

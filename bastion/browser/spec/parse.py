@@ -197,7 +197,9 @@ def _step(raw: object, index: str, problems: list[Problem]) -> Step | None:
     fields: dict[str, Any] = dict(raw)
     action = fields.pop("action", None)
     if action is None:
-        shorthand = [key for key in fields if key in ACTIONS]
+        # "screenshot" is both an action and a flag on every step: a flag if another action is there.
+        shorthand = [key for key in fields if key in ACTIONS and key not in COMMON_FIELDS]
+        shorthand = shorthand or [key for key in fields if key in ACTIONS]
         if len(shorthand) != 1:
             problems.append(
                 Problem(f"step {index}", "action", "required (one of the step actions)")
@@ -219,7 +221,9 @@ def _step(raw: object, index: str, problems: list[Problem]) -> Step | None:
         if key not in allowed:
             problems.append(Problem(where, str(key), f"not used by {action}"))
     for key in spec.required:
-        if fields.get(key) in (None, "", [], {}):
+        present = fields.get(key)
+        # An empty value is meaningful ("type nothing", "expect an empty field"); nothing else is.
+        if present is None or (present in ("", [], {}) and (key != "value" or action == "goto")):
             problems.append(Problem(where, key, "required"))
     if spec.one_of and not any(fields.get(key) not in (None, "") for key in spec.one_of):
         problems.append(Problem(where, "", f"needs one of: {', '.join(spec.one_of)}"))
