@@ -1,0 +1,127 @@
+"""Issues, events and DSN keys over /api/v1/. Reads through ``bastion.errors.access``; writes
+through the audited actions of ``bastion.errors.services``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+from ninja.responses import Status
+
+from bastion.core.access import get_project_for
+from bastion.core.api import READ_ERRORS, WRITE_ERRORS, principal_of
+from bastion.core.models import Role
+from bastion.core.schemas import ErrorOut
+from bastion.errors import access, services
+from bastion.errors.schemas import (
+    DsnKeyIn,
+    DsnKeyOut,
+    DsnKeyPatch,
+    EventOut,
+    EventPage,
+    IssueOut,
+    IssuePage,
+    IssueStatusIn,
+    IssueStatusName,
+)
+
+router = Router(tags=["errors"])
+PROJECT = "/organizations/{org}/projects/{project}"
+MAX_PAGE = 200
+MAX_OFFSET = 1_000_000_000
+QUERY_ERRORS: dict[int, Any] = {400: ErrorOut, **READ_ERRORS}
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+class IssueFilters(PageParams):
+    status: IssueStatusName | None = None
+    query: str = Field("", max_length=200)
+
+
+def _window(params: PageParams) -> slice:
+    return slice(params.offset, params.offset + params.limit)
+
+
+@router.get(PROJECT + "/issues", response={200: IssuePage, **QUERY_ERRORS})
+def list_issues(
+    request: HttpRequest, org: str, project: str, filters: Query[IssueFilters]
+) -> IssuePage:
+    issues = access.issues_for(
+        principal_of(request), org, project, status=filters.status, query=filters.query
+    )
+    page = issues[_window(filters)]
+    return IssuePage(count=issues.count(), items=[IssueOut.of(i) for i in page])
+
+
+@router.get(PROJECT + "/issues/{issue_id}", response={200: IssueOut, **READ_ERRORS})
+def get_issue(request: HttpRequest, org: str, project: str, issue_id: int) -> IssueOut:
+    return IssueOut.of(access.get_issue_for(principal_of(request), org, project, issue_id))
+
+
+@router.get(PROJECT + "/issues/{issue_id}/events", response={200: EventPage, **QUERY_ERRORS})
+def list_events(
+    request: HttpRequest, org: str, project: str, issue_id: int, params: Query[PageParams]
+) -> EventPage:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    events = access.events_for(principal, issue)
+    page = events[_window(params)]
+    return EventPage(count=events.count(), items=[EventOut.of(e) for e in page])
+
+
+@router.post(PROJECT + "/issues/{issue_id}/status", response={200: IssueOut, **WRITE_ERRORS})
+def set_issue_status(
+    request: HttpRequest, org: str, project: str, issue_id: int, data: IssueStatusIn
+) -> IssueOut:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return IssueOut.of(services.set_issue_status(principal, issue, data.status))
+
+
+@router.post(PROJECT + "/issues/{issue_id}/resolve", response={200: IssueOut, **WRITE_ERRORS})
+def resolve_issue(request: HttpRequest, org: str, project: str, issue_id: int) -> IssueOut:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return IssueOut.of(services.set_issue_status(principal, issue, "resolved"))
+
+
+@router.post(PROJECT + "/issues/{issue_id}/ignore", response={200: IssueOut, **WRITE_ERRORS})
+def ignore_issue(request: HttpRequest, org: str, project: str, issue_id: int) -> IssueOut:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return IssueOut.of(services.set_issue_status(principal, issue, "ignored"))
+
+
+@router.get(PROJECT + "/keys", response={200: list[DsnKeyOut], **READ_ERRORS})
+def list_keys(request: HttpRequest, org: str, project: str) -> list[DsnKeyOut]:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project)
+    return [DsnKeyOut.of(k, services.dsn_of(k)) for k in access.dsn_keys_for(principal, found)]
+
+
+@router.post(PROJECT + "/keys", response={201: DsnKeyOut, **WRITE_ERRORS})
+def create_key(request: HttpRequest, org: str, project: str, data: DsnKeyIn) -> Status[DsnKeyOut]:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project, minimum=Role.ADMIN)
+    key = services.create_dsn_key(
+        principal, found, label=data.label, rate_limit_per_minute=max(data.rate_limit_per_minute, 0)
+    )
+    return Status(201, DsnKeyOut.of(key, services.dsn_of(key)))
+
+
+@router.patch(PROJECT + "/keys/{key_id}", response={200: DsnKeyOut, **WRITE_ERRORS})
+def update_key(
+    request: HttpRequest, org: str, project: str, key_id: int, data: DsnKeyPatch
+) -> DsnKeyOut:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project)
+    key = access.get_dsn_key_for(principal, found, key_id)
+    updated = services.update_dsn_key(
+        principal, key, enabled=data.enabled, rate_limit_per_minute=data.rate_limit_per_minute
+    )
+    return DsnKeyOut.of(updated, services.dsn_of(updated))
