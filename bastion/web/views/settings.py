@@ -195,7 +195,9 @@ def _tokens(
     status: int = 200,
 ) -> HttpResponse:
     context = {
-        "tokens": list(api_tokens_for(principal_of(request), organization)),
+        "tokens": list(
+            api_tokens_for(principal_of(request), organization).select_related("created_by")
+        ),
         "form": form or ApiTokenForm(),
         "now": timezone.now(),
         "tab": "tokens",
