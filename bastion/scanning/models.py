@@ -1,0 +1,148 @@
+"""Targets (with ownership verification), scans and findings (with states and triage)."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone as dj_timezone
+
+from bastion.core.models import Project, User
+from bastion.jobs.models import Job
+
+
+def _verification_token() -> str:
+    return f"bastion-verify-{secrets.token_urlsafe(24)}"
+
+
+class Environment(models.TextChoices):
+    PRODUCTION = "production", "Production"
+    STAGING = "staging", "Staging"
+    TEST = "test", "Test"
+    DEVELOPMENT = "development", "Development"
+
+
+class VerificationMethod(models.TextChoices):
+    NONE = "", "Not verified"
+    WELL_KNOWN_FILE = "file", "Token file under /.well-known/"
+    HEADER = "header", "Response header"
+    ALLOW_LIST = "allow-list", "Administrator allow-list"
+
+
+class Target(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scan_targets")
+    name = models.CharField(max_length=200)
+    base_url = models.URLField(max_length=2000)
+    environment = models.CharField(
+        max_length=20, choices=Environment.choices, default=Environment.STAGING
+    )
+    include = models.JSONField(default=list, blank=True)
+    exclude = models.JSONField(default=list, blank=True)
+    extra_hosts = models.JSONField(default=list, blank=True)
+    rate_limit = models.FloatField(default=0.0)  # requests per second, 0 = profile default
+    concurrency = models.PositiveSmallIntegerField(default=0)  # 0 = profile default
+    # Authentication settings (JSON), encrypted with bastion.core.crypto; never logged.
+    auth_encrypted = models.TextField(blank=True, default="")
+    verification_token = models.CharField(max_length=100, default=_verification_token)
+    verification_method = models.CharField(
+        max_length=20, choices=VerificationMethod.choices, blank=True, default=""
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="scanning_target_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.base_url})"
+
+
+class ScanState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    FINISHED = "finished", "Finished"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Scan(models.Model):
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="scans")
+    profile = models.CharField(max_length=50, default="lightning")
+    state = models.CharField(max_length=20, choices=ScanState.choices, default=ScanState.QUEUED)
+    job = models.OneToOneField(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="scan"
+    )
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requests_sent = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    # Per-check outcomes: [{"name", "status", "message", "duration_s"}]
+    checks = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.profile} scan #{self.pk} of {self.target.name}"
+
+
+class FindingState(models.TextChoices):
+    NEW = "new", "New"
+    OPEN = "open", "Open"
+    FIXED = "fixed", "Fixed"
+    REOPENED = "reopened", "Reopened"
+
+
+class Triage(models.TextChoices):
+    NONE = "", "Not triaged"
+    FALSE_POSITIVE = "false-positive", "False positive"
+    ACCEPTED_RISK = "accepted-risk", "Accepted risk"
+
+
+class Finding(models.Model):
+    """One issue on one target, deduplicated across scans by its versioned fingerprint."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="findings")
+    fingerprint = models.CharField(max_length=120)
+    fingerprint_version = models.CharField(max_length=20, default="finding:v1")
+    type = models.CharField(max_length=60, db_index=True)
+    title = models.CharField(max_length=300)
+    severity = models.CharField(max_length=10, db_index=True)
+    cwe = models.CharField(max_length=20, blank=True, default="")
+    owasp = models.CharField(max_length=100, blank=True, default="")
+    confidence = models.CharField(max_length=20, default="firm")
+    url = models.TextField()
+    method = models.CharField(max_length=20, default="GET")
+    parameter = models.CharField(max_length=500, blank=True, default="")
+    evidence = models.TextField(blank=True, default="")
+    request = models.TextField(blank=True, default="")
+    response = models.TextField(blank=True, default="")
+    remediation = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    check_name = models.CharField(max_length=60, blank=True, default="")
+    state = models.CharField(max_length=10, choices=FindingState.choices, default=FindingState.NEW)
+    triage = models.CharField(max_length=20, choices=Triage.choices, blank=True, default="")
+    triage_reason = models.TextField(blank=True, default="")
+    accepted_until = models.DateTimeField(null=True, blank=True)
+    assignee = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    first_seen_scan = models.ForeignKey(
+        Scan, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    last_seen_scan = models.ForeignKey(Scan, on_delete=models.SET_NULL, null=True, related_name="+")
+    first_seen_at = models.DateTimeField(default=dj_timezone.now)
+    last_seen_at = models.DateTimeField(default=dj_timezone.now)
+    fixed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "fingerprint"], name="scanning_finding_unique_fingerprint"
+            )
+        ]
+        indexes = [models.Index(fields=["target", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.title} at {self.url}"
