@@ -66,6 +66,8 @@ def test_cancel_a_running_job_asks_its_agent(world: World, owner_client: Client)
     job.refresh_from_db()
     assert job.cancel_requested_at is not None
     assert AuditEvent.objects.filter(action="job.cancel", object_id=str(job.pk)).exists()
+    assert b"Cancel requested" in response.content
+    assert f"/jobs/{job.pk}/cancel/".encode() not in response.content
 
 
 def test_cancel_a_scheduled_job_ends_it_and_a_finished_one_changes_nothing(
