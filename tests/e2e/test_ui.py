@@ -80,6 +80,16 @@ def test_sign_in_and_visit_every_page(live_server: Any, browser: Any, screenshot
         assert page.locator("h1").first.is_visible()
         _shot(page, screenshots, f"{index:02d}-{key}")
 
+    # The organization switcher and the user menu open and close.
+    page.click(".org-switcher summary")
+    assert page.locator(".org-switcher .menu-link", has_text="Acme").is_visible()
+    _shot(page, screenshots, "08b-org-switcher")
+    page.keyboard.press("Escape")
+    page.click(".user-menu summary")
+    assert page.locator(".user-menu button", has_text="Sign out").is_visible()
+    _shot(page, screenshots, "08c-user-menu")
+    page.keyboard.press("Escape")
+
     page.goto(f"{live_server.url}/o/acme/agents/")
     page.locator(f"a[href$='/jobs/{job.pk}/']").first.click()
     page.wait_for_url(f"**/jobs/{job.pk}/")
