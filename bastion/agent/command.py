@@ -125,5 +125,6 @@ def run_command(ctx: JobContext) -> JobOutcome:
             proc.stdout.close()
     status = _exit_status(proc.returncode)
     if state.reason is not None:
-        return JobOutcome(exit_status=status, signal_reason="cancel")
+        reason = "agent_stop" if state.reason == "agent_stop" else "cancel"
+        return JobOutcome(exit_status=status, signal_reason=reason)
     return JobOutcome(exit_status=status)

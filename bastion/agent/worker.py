@@ -224,7 +224,12 @@ class AgentWorker:
             LogStreamer(self.log_client, job, secrets) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
         ):
-            run = executor_for(job.kind)
+            try:
+                run = executor_for(job.kind)
+            except ImportError as exc:
+                logger.exception("job %s: the %s executor could not be loaded", job.id, job.kind)
+                stream.write(f"[bastion-agent] the {job.kind} executor could not load: {exc}\n")
+                return JobOutcome(exit_status=1, signal_reason="agent_refused")
             if run is None:
                 stream.write(
                     f"[bastion-agent] no executor for job kind {job.kind!r} on this agent; "

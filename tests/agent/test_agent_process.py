@@ -125,12 +125,14 @@ def test_graceful_stop_finishes_the_job_then_disconnects(agents: Agents) -> None
 def test_unknown_kind_fails_clearly_and_disconnect_after_job(agents: Agents) -> None:
     world = World()
     scan = world.job(kind="scan", payload={"target": "http://127.0.0.1:1/"})
+    # A kind this agent has no executor for (as if the server were newer than the agent).
+    Job.objects.filter(pk=scan.pk).update(kind="future-kind")
     later = world.job("echo never by this agent", priority=-1)
     proc = agents.start(world.token, "--disconnect-after-job")
     assert proc.wait(timeout=20) == 0
     scan.refresh_from_db()
     assert scan.state == JobState.FAILED and scan.signal_reason == "agent_refused"
-    assert "no executor for job kind 'scan'" in log_text(scan)
+    assert "no executor for job kind 'future-kind'" in log_text(scan)
     later.refresh_from_db()
     assert later.state == JobState.SCHEDULED
 
@@ -153,3 +155,22 @@ def test_an_agent_marked_lost_stops_on_401(agents: Agents, settings: Any) -> Non
     agent = wait_for(lambda: Agent.objects.filter(name="to-be-lost").first())
     Agent.objects.filter(pk=agent.pk).update(state=AgentState.LOST)
     assert proc.wait(timeout=15) == 1
+
+
+def test_second_stop_signal_cancels_the_running_job_and_exits(agents: Agents) -> None:
+    world = World()
+    job = world.job("echo shell=$$; sleep 300")
+    proc = agents.start(world.token, "--name", "impatient", "--cancel-grace-period", "1")
+    shell = int(wait_for(lambda: re.findall(r"shell=(\d+)", log_text(job)))[0])
+    try:
+        proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: "stop signal" in agents.output(proc), timeout=5)
+        assert proc.poll() is None  # the first signal waits for the job
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        job.refresh_from_db()
+        assert job.state == JobState.FAILED and job.signal_reason == "agent_stop"
+        assert job.exit_status == 143 and process_gone(shell)
+        assert Agent.objects.get(name="impatient").state == AgentState.DISCONNECTED
+    finally:
+        kill_group_quietly(shell)

@@ -177,3 +177,24 @@ def test_artifact_upload_stores_content_and_sha256(settings: Any) -> None:
     settings.BASTION_ARTIFACT_MAX_BYTES = 4
     assert upload("big.bin", b"too large").status_code == 413
     assert Artifact.objects.count() == 1
+
+
+def test_artifact_path_allows_bodies_larger_than_the_api_limit(settings: Any) -> None:
+    import dataclasses
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, max_body_bytes=2048)
+    world = World()
+    agent, _ = register(world)
+    world.job()
+    job_id = agent.call("POST", "/poll")[1]["job"]["id"]
+    runner = AgentHttp(agent.call("POST", f"/jobs/{job_id}/accept")[1]["token"])
+    status, body = runner.call("POST", f"/jobs/{job_id}/log", {"seq": 0, "data": "x" * 4096})
+    assert status == 413 and "too large" in body["detail"]
+    response = Client().post(
+        f"{AGENT}/artifacts/{job_id}",
+        {"path": "big.bin", "file": SimpleUploadedFile("big.bin", b"y" * 8192)},
+        HTTP_AUTHORIZATION=f"Token {runner.token}",
+    )
+    assert response.status_code == 200 and response.json()["size"] == 8192
