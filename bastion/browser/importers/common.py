@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.browser.spec.model import BrowserTest
+from bastion.browser.spec.modules import ModuleNotFound, ModuleResolver
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,24 @@ class Unmapped:
 
 @dataclass(frozen=True)
 class ImportResult:
+    """Imported tests; a test's file name is ``slug(name) + ".yaml"`` and modules refer to it."""
+
     source_format: str
     tests: tuple[BrowserTest, ...]
     unmapped: tuple[Unmapped, ...] = ()
     warnings: tuple[str, ...] = ()
+
+    def modules(self) -> ModuleResolver:
+        """Resolve module references between the imported tests, before they are written out."""
+        by_name = {slug(test.name): test for test in self.tests}
+
+        def resolve(name: str) -> BrowserTest:
+            key = name.removesuffix(".yaml")
+            if key not in by_name:
+                raise ModuleNotFound(f"module {name!r} is not among the imported tests")
+            return by_name[key]
+
+        return resolve
 
 
 class ImportFormatError(ValueError):
@@ -45,6 +60,22 @@ class Collector:
 
     def miss(self, test: str, position: int, command: str, reason: str) -> None:
         self.unmapped.append(Unmapped(test, position, command, reason))
+
+    def checked(
+        self, step: dict[str, Any], test: str, position: int, command: str
+    ) -> dict[str, Any] | None:
+        """The step if it validates on its own; otherwise reported as unmapped (with why)."""
+        from bastion.browser.spec.parse import SpecError, load_test
+
+        try:
+            load_test({"name": test, "steps": [step]})
+        except SpecError as exc:
+            reasons = "; ".join(
+                f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems
+            )
+            self.miss(test, position, command, f"invalid after conversion: {reasons}")
+            return None
+        return step
 
 
 def slug(name: str) -> str:

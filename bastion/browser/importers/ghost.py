@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bastion.browser.importers.common import Collector, ImportResult
+from bastion.browser.importers.common import Collector, ImportResult, slug
 from bastion.browser.spec.model import MAX_TIMEOUT_MS, BrowserTest
 from bastion.browser.spec.parse import SpecError, load_test
 
@@ -89,7 +89,7 @@ def _key(value: str) -> str:
 
 
 def _step(
-    raw: Mapping[str, Any], test: str, position: int, out: Collector
+    raw: Mapping[str, Any], test: str, position: int, out: Collector, ids: Mapping[str, str]
 ) -> dict[str, Any] | None:
     command = str(raw.get("command", ""))
     targets = _selectors(raw.get("target"))
@@ -131,10 +131,12 @@ def _step(
     elif command == "store":
         step = {"action": "store", "source": "literal", "value": value, "variable": variable}
     elif command == "execute":
-        step = {"action": "module", "module": value}
-        out.warnings.append(
-            f"{test} #{position}: imports test {value!r}: keep it next to this test as {value}.yaml"
-        )
+        step = {"action": "module", "module": ids.get(value, value)}
+        if value not in ids:
+            out.warnings.append(
+                f"{test} #{position}: imports test {value!r}, not in this export: "
+                f"export it too and save it as {value}.yaml"
+            )
     elif command == "pause":
         step = {"action": "wait", "ms": max(1, min(int(value or "0"), 120_000))}
     elif command == "goBack":
@@ -165,13 +167,16 @@ def _step(
         step["name"] = str(raw["notes"])[:120]
     if raw.get("private"):
         out.warnings.append(f"{test} #{position}: private value: move it into a secret variable")
-    return step
+    return out.checked(step, test, position, command)
 
 
 def import_ghost(data: Any) -> ImportResult:
     out = Collector()
     built: list[BrowserTest] = []
-    for number, test in enumerate(_tests_of(data), start=1):
+    tests = _tests_of(data)
+    # execute steps name tests by id; our modules name them by file (the slug of their name).
+    ids = {str(t["_id"]): slug(str(t.get("name") or "")) for t in tests if t.get("_id")}
+    for number, test in enumerate(tests, start=1):
         name = str(test.get("name") or f"test {number}")
         steps = []
         raw_steps = sorted(
@@ -179,7 +184,7 @@ def import_ghost(data: Any) -> ImportResult:
             key=lambda s: s.get("sequence", 0) if isinstance(s.get("sequence"), int) else 0,
         )
         for position, raw in enumerate(raw_steps, start=1):
-            step = _step(raw, name, position, out)
+            step = _step(raw, name, position, out, ids)
             if step is not None:
                 steps.append(step)
         document: dict[str, Any] = {

@@ -232,6 +232,8 @@ class _TestConverter:
         if step is None:
             return
         step.update(extra)
+        if self.out.checked(step, self.name, position, original) is None:
+            return
         if name in _DIALOG and original not in _ANSWER_BEFORE and self.current:
             # Answer the dialog before the step that opens it.
             self.current.insert(len(self.current) - 1, step)
@@ -496,10 +498,8 @@ def import_side(data: Mapping[str, Any]) -> ImportResult:
         name = str(test.get("name", "") or "untitled")
         converter = _TestConverter(name, names, out)
         steps = converter.convert(list(test.get("commands", [])))
-        start = ""
-        if steps and steps[0]["action"] == "goto":
-            start = steps.pop(0)["value"]
-        document = {"name": _unique(name, used), "start_url": start, "steps": steps}
+        # The first open stays a step: a test run by another (``run``) must navigate too.
+        document = {"name": _unique(name, used), "steps": steps}
         try:
             built.append(load_test(document))
         except SpecError as exc:

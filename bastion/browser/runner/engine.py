@@ -178,6 +178,10 @@ class Run:
         except PlaywrightError as exc:
             log.debug("close pop-up: %s", exc)
 
+    def browser_lost(self, reason: str) -> None:
+        self._fatal(reason)
+        self.aborted = self.aborted or reason
+
     def _fatal(self, reason: str) -> None:
         if not self.events.fatal:
             self.events.fatal = reason
@@ -299,6 +303,7 @@ class Run:
         started = time.monotonic()
         position = len(self.results)
         error, condition, selector, note = "", None, "", ""
+        over_time = False
         timeout_ms = step.timeout_ms or self.test.timeout_ms
         try:
             if step.when:
@@ -306,9 +311,12 @@ class Run:
                     actions.truthy(self, step.when), timeout_ms / 1000 + HANG_GRACE_S
                 )
             if condition is not False:
+                budget = _step_budget(step, timeout_ms)
+                remaining = max(self.deadline - time.monotonic(), 0.05)
+                if budget is not None and remaining < budget:
+                    budget, over_time = remaining, True
                 outcome = await asyncio.wait_for(
-                    actions.perform(self, step, index, timeout_ms),
-                    _step_budget(step, timeout_ms),
+                    actions.perform(self, step, index, timeout_ms), budget
                 )
                 selector, note = outcome.selector, outcome.note
         except ExitTest as exit_:
@@ -328,7 +336,10 @@ class Run:
             stop = inner
             error = "a step inside failed"
         except TimeoutError:
-            error = f"step did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f} s: the page is not responding"
+            if over_time:
+                error = "the run went over its time limit"
+            else:
+                error = f"step did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f} s: the page is not responding"
             self._fatal(error)
         except (StepFailure, PlaywrightError, UnknownVariable) as exc:
             error = describe(exc)

@@ -210,8 +210,16 @@ async def _run_test(session: BrowserSession, test: BrowserTest, options: RunOpti
         on_step=options.on_step,
     )
     start = Step(action="goto", name="start URL", value=test.start_url) if test.start_url else None
-    await run.run_top(start, test.steps)
-    await run.finish()
+
+    def crashed(_: Browser) -> None:
+        run.browser_lost("the browser crashed or was closed")
+
+    browser.on("disconnected", crashed)
+    try:
+        await run.run_top(start, test.steps)
+        await run.finish()
+    finally:
+        browser.remove_listener("disconnected", crashed)
     final_url, final_shot = "", ""
     if not run.aborted and not run.page.is_closed():
         final_url = run.variables.mask(run.page.url)

@@ -223,7 +223,11 @@ def _step(raw: object, index: str, problems: list[Problem]) -> Step | None:
     for key in spec.required:
         present = fields.get(key)
         # An empty value is meaningful ("type nothing", "expect an empty field"); nothing else is.
-        if present is None or (present in ("", [], {}) and (key != "value" or action == "goto")):
+        if (
+            present is None
+            or (present == "" and (key != "value" or action == "goto"))
+            or (present in ([], {}) and key != "steps")
+        ):
             problems.append(Problem(where, key, "required"))
     if spec.one_of and not any(fields.get(key) not in (None, "") for key in spec.one_of):
         problems.append(Problem(where, "", f"needs one of: {', '.join(spec.one_of)}"))
