@@ -12,10 +12,9 @@ from typing import Any
 from bastion.agent.executors import JobContext, JobOutcome, executor
 from bastion.scanning.engine.context import ScanOptions
 from bastion.scanning.engine.policy import LOOPBACK_DEFAULT
-from bastion.scanning.engine.report import to_json
+from bastion.scanning.engine.report import RESULT_MARKER, to_json
 from bastion.scanning.engine.runner import Progress, ScanResult, run_scan
 
-RESULT_MARKER = "[bastion-scan-result] "
 CANCEL_POLL_S = 0.5
 
 

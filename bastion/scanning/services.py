@@ -21,11 +21,15 @@ from bastion.core.access import Principal, require_role
 from bastion.core.context import Actor
 from bastion.core.models import Project, Role, User
 from bastion.jobs.dispatch import DEFAULT_QUEUE, create_job
-from bastion.jobs.models import Cluster
+from bastion.jobs.logs import read_log
+from bastion.jobs.models import ACTIVE_STATES as ACTIVE_JOB_STATES
+from bastion.jobs.models import FINISHED_STATES as FINISHED_JOB_STATES
+from bastion.jobs.models import Cluster, Job, JobState
 from bastion.scanning.engine.errors import EngineError
 from bastion.scanning.engine.http import HttpClient, HttpLimits
 from bastion.scanning.engine.policy import AddressPolicy, Scope
 from bastion.scanning.engine.profiles import discover_profiles
+from bastion.scanning.engine.report import RESULT_MARKER
 from bastion.scanning.models import (
     Environment,
     Finding,
@@ -365,3 +369,70 @@ def reopen_expired_risks(now: datetime | None = None) -> int:
             )
             count += 1
     return count
+
+
+REPORT_ARTIFACT = "scan-result.json"
+
+
+def _report_of(job: Job) -> dict[str, Any] | None:
+    """The engine report a scan job left: its ``scan-result.json`` artifact if the agent
+    uploaded one, else the result line of its log (``executor.RESULT_MARKER``)."""
+    artifact = job.artifacts.filter(path=REPORT_ARTIFACT).first()
+    if artifact is not None:
+        with artifact.file.open("rb") as handle:
+            data: dict[str, Any] = json.loads(handle.read())
+            return data
+    text = "".join(chunk for _, chunk in read_log(job))
+    for line in reversed(text.splitlines()):
+        if line.startswith(RESULT_MARKER):
+            try:
+                parsed: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
+            except ValueError:
+                return None
+            return parsed
+    return None
+
+
+def sync_scan_from_job(actor: Actor, scan: Scan) -> Scan:
+    """Bring a scan up to date with its job: running, or finished with its report stored."""
+    job = scan.job
+    if job is None or scan.state in (ScanState.FINISHED, ScanState.FAILED, ScanState.CANCELED):
+        return scan
+    job.refresh_from_db()
+    if job.state in ACTIVE_JOB_STATES and scan.state == ScanState.QUEUED:
+        with transaction.atomic():
+            scan.state = ScanState.RUNNING
+            scan.started_at = job.started_at or timezone.now()
+            scan.save(update_fields=["state", "started_at"])
+            audit.record(
+                actor,
+                "scan.running",
+                organization=scan.target.project.organization,
+                target=scan,
+                changes={"job": job.pk},
+            )
+        return scan
+    if job.state not in FINISHED_JOB_STATES:
+        return scan
+    report = _report_of(job)
+    if job.state == JobState.CANCELED or report is None:
+        with transaction.atomic():
+            scan.state = ScanState.CANCELED if job.state == JobState.CANCELED else ScanState.FAILED
+            scan.error = (
+                ""
+                if job.state == JobState.CANCELED
+                else (f"the scan job ended ({job.state}) without a report")
+            )
+            scan.finished_at = timezone.now()
+            scan.save(update_fields=["state", "error", "finished_at"])
+            audit.record(
+                actor,
+                "scan.finish",
+                organization=scan.target.project.organization,
+                target=scan,
+                changes={"state": scan.state, "job_state": job.state},
+            )
+        return scan
+    record_scan_result(actor, scan, report)
+    scan.refresh_from_db()
+    return scan

@@ -12,6 +12,7 @@ import pytest
 
 from bastion.scanning.engine.context import ScanOptions
 from bastion.scanning.engine.runner import ScanResult, scan
+from tests.agent.conftest import agents, fast_intervals  # noqa: F401 - real agent processes
 from tests.labs import clean, vulnerable
 from tests.labs.certs import LabCA, server_context
 from tests.labs.server import serve

@@ -11,6 +11,8 @@ from bastion.scanning.engine.definitions import DEFINITIONS, Severity
 from bastion.scanning.engine.findings import FINGERPRINT_VERSION
 from bastion.scanning.engine.runner import ScanResult
 
+# Prefix of the log line in which the agent's scan executor hands its JSON report over.
+RESULT_MARKER = "[bastion-scan-result] "
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {
     Severity.CRITICAL: "error",
