@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class PipelinesConfig(AppConfig):
     name = "bastion.pipelines"
     label = "pipelines"
+
+    def ready(self) -> None:
+        from bastion.pipelines import signals
+
+        signals.connect()

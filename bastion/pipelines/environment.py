@@ -1,0 +1,105 @@
+"""The variables a build's jobs see: ``BASTION_*`` and the Buildkite-compatible ``BUILDKITE_*``.
+
+Build-level variables also feed ``$VAR`` interpolation when the pipeline is read for a build.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.pipelines.models import Build, BuildJob
+from bastion.pipelines.yaml import CommandStep
+
+
+def build_variables(build: Build) -> dict[str, str]:
+    pipeline = build.pipeline
+    org = pipeline.organization.slug
+    values = {
+        "CI": "true",
+        "BUILDKITE": "true",
+        "BUILDKITE_ORGANIZATION_SLUG": org,
+        "BUILDKITE_PIPELINE_SLUG": pipeline.slug,
+        "BUILDKITE_PIPELINE_NAME": pipeline.name,
+        "BUILDKITE_PIPELINE_DEFAULT_BRANCH": pipeline.default_branch,
+        "BUILDKITE_REPO": pipeline.repository,
+        "BUILDKITE_BUILD_ID": str(build.pk),
+        "BUILDKITE_BUILD_NUMBER": str(build.number),
+        "BUILDKITE_BRANCH": build.branch,
+        "BUILDKITE_COMMIT": build.commit,
+        "BUILDKITE_MESSAGE": build.message,
+        "BUILDKITE_SOURCE": build.source,
+        "BUILDKITE_BUILD_CREATOR": build.created_by,
+        "BASTION": "true",
+        "BASTION_ORGANIZATION": org,
+        "BASTION_PIPELINE": pipeline.slug,
+        "BASTION_BUILD_ID": str(build.pk),
+        "BASTION_BUILD_NUMBER": str(build.number),
+        "BASTION_BRANCH": build.branch,
+        "BASTION_COMMIT": build.commit,
+        "BASTION_MESSAGE": build.message,
+    }
+    return values
+
+
+def interpolation_env(build: Build) -> dict[str, str]:
+    """What ``$VAR`` in the pipeline file can name: the build's env and its build variables."""
+    return {**{str(k): str(v) for k, v in (build.env or {}).items()}, **build_variables(build)}
+
+
+def condition_context(build: Build) -> dict[str, Any]:
+    """Variables of ``if`` conditions (``build.branch``, ``pipeline.slug``, ...)."""
+    pipeline = build.pipeline
+    return {
+        "build.branch": build.branch,
+        "build.commit": build.commit,
+        "build.message": build.message,
+        "build.number": build.number,
+        "build.id": str(build.pk),
+        "build.source": build.source,
+        "build.tag": (build.env or {}).get("BUILDKITE_TAG"),
+        "build.env": {**(build.env or {}), **build_variables(build)},
+        "build.creator.name": build.created_by,
+        "pipeline.slug": pipeline.slug,
+        "pipeline.id": str(pipeline.pk),
+        "pipeline.default_branch": pipeline.default_branch,
+        "pipeline.repository": pipeline.repository,
+        "organization.slug": pipeline.organization.slug,
+        "organization.id": str(pipeline.organization_id),
+    }
+
+
+def substitute_matrix(text: str, combo: dict[str, str] | None) -> str:
+    if not combo:
+        return text
+    for name, value in combo.items():
+        text = text.replace("{{matrix}}" if name == "" else f"{{{{matrix.{name}}}}}", value)
+    return text
+
+
+def job_variables(
+    build: Build, step: CommandStep, build_job: BuildJob, pipeline_env: dict[str, str]
+) -> dict[str, str]:
+    combo = build_job.matrix if isinstance(build_job.matrix, dict) else None
+    env = {str(k): str(v) for k, v in (build.env or {}).items()}
+    env.update(pipeline_env)
+    env.update({k: substitute_matrix(v, combo) for k, v in step.env.items()})
+    env.update(build_variables(build))
+    label = substitute_matrix(step.label, combo)
+    env.update(
+        {
+            "BUILDKITE_STEP_KEY": step.user_key or "",
+            "BUILDKITE_STEP_ID": str(build_job.step_id),
+            "BUILDKITE_LABEL": label,
+            "BUILDKITE_COMMAND": substitute_matrix(step.command, combo),
+            "BUILDKITE_RETRY_COUNT": str(build_job.attempt),
+            "BUILDKITE_ARTIFACT_PATHS": ";".join(step.artifact_paths),
+            "BASTION_STEP_KEY": step.key,
+            "BASTION_BUILD_JOB_ID": str(build_job.pk),
+        }
+    )
+    if step.timeout_in_minutes:
+        env["BUILDKITE_TIMEOUT"] = str(step.timeout_in_minutes)
+    if step.parallelism:
+        env["BUILDKITE_PARALLEL_JOB"] = str(build_job.index)
+        env["BUILDKITE_PARALLEL_JOB_COUNT"] = str(step.parallelism)
+    return env

@@ -1,0 +1,176 @@
+"""Pipelines, their builds, and the steps and jobs of each build.
+
+A build keeps the pipeline file it started from (``pipeline_yaml``) and its environment, so the
+scheduler can always re-derive every step's definition; ``BuildStep`` rows hold the runtime state
+of each step and ``BuildJob`` rows link a step's jobs (matrix, parallel, retries) to ``jobs.Job``.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from bastion.core.models import Organization, slug_validator
+from bastion.jobs.models import Cluster, Job
+
+
+class Pipeline(models.Model):
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="pipelines"
+    )
+    slug = models.CharField(max_length=50, validators=[slug_validator])
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="pipelines")
+    yaml = models.TextField()
+    repository = models.CharField(max_length=500, blank=True, default="")
+    default_branch = models.CharField(max_length=200, default="main")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "slug"], name="uniq_pipeline_slug")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.slug}/{self.slug}"
+
+
+class BuildState(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    BLOCKED = "blocked", "Blocked"
+    FAILING = "failing", "Failing"
+    CANCELING = "canceling", "Canceling"
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    NOT_RUN = "not_run", "Not run"
+
+
+BUILD_FINISHED = (BuildState.PASSED, BuildState.FAILED, BuildState.CANCELED, BuildState.NOT_RUN)
+
+
+class Build(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="builds")
+    number = models.PositiveIntegerField()
+    branch = models.CharField(max_length=200)
+    commit = models.CharField(max_length=100, default="HEAD")
+    message = models.TextField(blank=True, default="")
+    env = models.JSONField(default=dict, blank=True)
+    meta_data = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=20, default="api")
+    pipeline_yaml = models.TextField()
+    state = models.CharField(
+        max_length=20, choices=BuildState.choices, default=BuildState.SCHEDULED, db_index=True
+    )
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The trigger step (of another build) that created this build, if any.
+    triggered_from = models.ForeignKey(
+        "BuildStep", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pipeline", "number"], name="uniq_build_number")
+        ]
+        indexes = [models.Index(fields=["pipeline", "-number"], name="build_recent")]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in BUILD_FINISHED
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_id}#{self.number}"
+
+
+class StepState(models.TextChoices):
+    WAITING = "waiting", "Waiting"
+    RUNNING = "running", "Running"
+    BLOCKED = "blocked", "Blocked"
+    PASSED = "passed", "Passed"
+    SOFT_FAILED = "soft_failed", "Soft failed"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+    SKIPPED = "skipped", "Skipped"
+    # Never ran because a step it depends on failed (Buildkite's waiting_failed).
+    BROKEN = "broken", "Not run"
+
+
+STEP_FINISHED = (
+    StepState.PASSED,
+    StepState.SOFT_FAILED,
+    StepState.FAILED,
+    StepState.CANCELED,
+    StepState.SKIPPED,
+    StepState.BROKEN,
+)
+# What lets dependents run without `allow_failure`.
+STEP_OK = (StepState.PASSED, StepState.SOFT_FAILED, StepState.SKIPPED)
+
+
+class BuildStep(models.Model):
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="steps")
+    key = models.CharField(max_length=100)
+    type = models.CharField(max_length=20)
+    label = models.CharField(max_length=300, blank=True, default="")
+    position = models.PositiveIntegerField()
+    group_key = models.CharField(max_length=100, blank=True, default="")
+    # [{"key": ..., "allow_failure": bool}], resolved at build creation.
+    needs = models.JSONField(default=list, blank=True)
+    state = models.CharField(max_length=20, choices=StepState.choices, default=StepState.WAITING)
+    skip_reason = models.CharField(max_length=200, blank=True, default="")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    unblocked_by = models.CharField(max_length=200, blank=True, default="")
+    unblocked_at = models.DateTimeField(null=True, blank=True)
+    triggered_build = models.ForeignKey(
+        Build, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["build", "key"], name="uniq_build_step")]
+        ordering = ["position"]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in STEP_FINISHED
+
+    def __str__(self) -> str:
+        return f"{self.build} {self.key}"
+
+
+class BuildJob(models.Model):
+    """One run of a command step: a matrix combination or parallel index, one attempt.
+
+    ``job`` is empty while the job waits for a concurrency slot; the scheduler creates the
+    ``jobs.Job`` (origin ``pipelines.job:<id>``) when one frees up.
+    """
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="jobs")
+    step = models.ForeignKey(BuildStep, on_delete=models.CASCADE, related_name="jobs")
+    index = models.PositiveIntegerField(default=0)
+    matrix = models.JSONField(null=True, blank=True)
+    attempt = models.PositiveIntegerField(default=0)
+    job = models.OneToOneField(
+        Job, on_delete=models.SET_NULL, null=True, blank=True, related_name="build_job"
+    )
+    concurrency_group = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # A later attempt replaced this one (automatic or manual retry).
+    superseded = models.BooleanField(default=False)
+    retried_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["build", "step"], name="buildjob_step")]
+
+    def __str__(self) -> str:
+        return f"{self.step} #{self.index} attempt {self.attempt}"

@@ -1,0 +1,78 @@
+"""Test data for pipelines, built through the real actions, and a driver that plays an agent
+through the dispatch functions (for scheduler tests that need no agent process)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from bastion.jobs import dispatch
+from bastion.jobs.models import Agent, Job
+from bastion.pipelines import services
+from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline
+from tests.jobs.helpers import World
+
+
+def make_pipeline(world: World, yaml: str, slug: str = "app", **kwargs: str) -> Pipeline:
+    return services.create_pipeline(
+        world.principal, world.org, slug=slug, yaml=yaml, cluster=world.cluster, **kwargs
+    )
+
+
+def steps(build: Build) -> dict[str, str]:
+    return {row.key: row.state for row in BuildStep.objects.filter(build=build)}
+
+
+def fresh(build: Build) -> Build:
+    build.refresh_from_db()
+    return build
+
+
+@dataclass
+class Runner:
+    """Plays one agent: takes the next job, and finishes it with the exit status asked for."""
+
+    agent: Agent
+    # pytest-django's django_capture_on_commit_callbacks: runs the post-commit hooks (the build
+    # advance after a finish) that a test transaction would otherwise never commit.
+    capture: Callable[..., AbstractContextManager[Any]]
+
+    @classmethod
+    def of(cls, world: World, capture: Callable[..., Any], name: str = "runner") -> Runner:
+        agent, _ = world.agent(name=name)
+        return cls(agent, capture)
+
+    def finish(self, job: Job, exit_status: int = 0, signal_reason: str = "") -> Job:
+        with self.capture(execute=True):
+            return dispatch.finish(job, exit_status, signal_reason)
+
+    def take(self) -> Job | None:
+        job = dispatch.poll(self.agent)
+        if job is None:
+            return None
+        dispatch.accept(self.agent, job.pk)
+        return dispatch.start(job)
+
+    def run(self, exit_status: int = 0, signal_reason: str = "") -> Job:
+        job = self.take()
+        assert job is not None, "no job to run"
+        return self.finish(job, exit_status, signal_reason)
+
+    def run_all(self, exit_status: int = 0, limit: int = 100) -> list[Job]:
+        done = []
+        for _ in range(limit):
+            job = self.take()
+            if job is None:
+                return done
+            done.append(self.finish(job, exit_status))
+        raise AssertionError("more jobs than the limit")
+
+
+def job_of(build: Build, key: str, index: int = 0) -> BuildJob:
+    return (
+        BuildJob.objects.filter(build=build, step__key=key, index=index, superseded=False)
+        .select_related("job", "step")
+        .get()
+    )

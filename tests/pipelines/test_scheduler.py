@@ -1,0 +1,320 @@
+"""The build scheduler on the real database, with the agent played through dispatch calls."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from bastion.core.models import AuditEvent
+from bastion.jobs import dispatch
+from bastion.jobs.models import Job, JobState
+from bastion.pipelines import scheduler, services
+from bastion.pipelines.models import BuildJob, BuildState, StepState
+from tests.jobs.helpers import World
+from tests.pipelines.helpers import Runner, fresh, job_of, make_pipeline, steps
+
+FAN = """
+steps:
+  - command: echo build
+    key: build
+  - command: echo "test $$SHARD"
+    key: test
+    parallelism: 3
+    depends_on: build
+  - command: echo lint
+    key: lint
+    depends_on: build
+  - command: echo done
+    key: done
+    depends_on: [test, lint]
+"""
+
+
+def test_fan_out_fan_in_follows_depends_on(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, FAN), branch="main")
+    assert build.state == BuildState.RUNNING and build.number == 1
+    assert steps(build) == {
+        "build": "running",
+        "test": "waiting",
+        "lint": "waiting",
+        "done": "waiting",
+    }
+    first = runner.run()
+    assert first.label == "echo build"
+    assert steps(build)["test"] == "running" and steps(build)["lint"] == "running"
+    middle = [runner.run() for _ in range(4)]
+    assert sorted(j.label for j in middle) == sorted(
+        ["echo lint", *[f'echo "test $SHARD" ({i}/3)' for i in (1, 2, 3)]]
+    )
+    assert runner.run().label == "echo done"
+    assert fresh(build).state == BuildState.PASSED and fresh(build).finished_at is not None
+    assert runner.take() is None
+    actions = set(
+        AuditEvent.objects.filter(organization=world.org).values_list("action", flat=True)
+    )
+    assert {"pipeline.create", "build.create", "build.finish", "job.create"} <= actions
+
+
+def test_job_environment_has_buildkite_and_bastion_variables(world: World, runner: Runner) -> None:
+    pipeline = make_pipeline(world, FAN, repository="git@example.test:app.git")
+    build = services.create_build(
+        world.principal, pipeline, branch="feature/x", commit="abc123", message="hi"
+    )
+    job = runner.take()
+    assert job is not None
+    env = job.payload["env"]
+    assert env["BUILDKITE_BRANCH"] == env["BASTION_BRANCH"] == "feature/x"
+    assert env["BUILDKITE_COMMIT"] == "abc123" and env["BUILDKITE_MESSAGE"] == "hi"
+    assert env["BUILDKITE_BUILD_NUMBER"] == str(build.number)
+    assert env["BUILDKITE_JOB_ID"] == str(job.pk) and env["BUILDKITE_STEP_KEY"] == "build"
+    assert (
+        env["BUILDKITE_PIPELINE_SLUG"] == "app"
+        and env["BUILDKITE_REPO"] == "git@example.test:app.git"
+    )
+    assert env["CI"] == "true" and env["BUILDKITE_RETRY_COUNT"] == "0"
+    assert job.origin == f"pipelines.job:{job_of(build, 'build').pk}"
+    assert job.payload["command"] == "set -e\necho build"
+
+
+def test_failure_breaks_dependents_and_fails_the_build(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, FAN))
+    runner.run(exit_status=2)
+    assert steps(build) == {"build": "failed", "test": "broken", "lint": "broken", "done": "broken"}
+    assert fresh(build).state == BuildState.FAILED
+
+
+SOFT = """
+steps:
+  - command: exit 3
+    key: soft
+    soft_fail: [{exit_status: 3}]
+  - command: exit 4
+    key: hard
+    soft_fail: [{exit_status: 3}]
+  - wait: ~
+    continue_on_failure: true
+  - command: echo after
+    key: after
+"""
+
+
+def test_soft_fail_and_continue_on_failure(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, SOFT))
+    other = Runner.of(world, runner.capture, name="other")
+    jobs = {runner.take(), other.take()}
+    by_label = {j.label: j for j in jobs if j is not None}
+    runner.finish(by_label["exit 3"], 3)
+    assert fresh(build).state == BuildState.RUNNING
+    runner.finish(by_label["exit 4"], 4)
+    assert steps(build)["soft"] == StepState.SOFT_FAILED
+    assert steps(build)["hard"] == StepState.FAILED
+    assert fresh(build).state == BuildState.FAILING
+    runner.run()
+    assert steps(build)["after"] == StepState.PASSED
+    assert fresh(build).state == BuildState.FAILED
+
+
+RETRY = """
+steps:
+  - command: flaky
+    key: flaky
+    retry:
+      automatic:
+        - exit_status: -1
+          limit: 2
+        - exit_status: 5
+          limit: 1
+"""
+
+
+def test_automatic_retry_on_exit_status_and_lost_agent(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, RETRY))
+    runner.run(exit_status=5)
+    retried = job_of(build, "flaky")
+    assert retried.attempt == 1 and retried.job is not None
+    assert retried.job.payload["env"]["BUILDKITE_RETRY_COUNT"] == "1"
+    # The agent is lost mid-job: the sweep marks the job lost (-1); the build sweep retries it.
+    job = runner.take()
+    assert job is not None
+    Job.objects.filter(pk=job.pk).update(
+        state=JobState.LOST, exit_status=-1, finished_at=job.started_at
+    )
+    scheduler.sweep()
+    assert job_of(build, "flaky").attempt == 2
+    runner.run(exit_status=5)  # exit 5 was allowed one retry only, and it was used
+    assert steps(build)["flaky"] == StepState.FAILED and fresh(build).state == BuildState.FAILED
+    assert BuildJob.objects.filter(build=build).count() == 3
+
+
+BLOCK = """
+steps:
+  - command: echo build
+  - block: Release?
+    key: release
+    fields:
+      - text: Reason
+        key: reason
+        format: "[a-z ]+"
+      - select: Where
+        key: where
+        options:
+          - {label: Staging, value: staging}
+          - {label: Production, value: production}
+  - command: echo deploy
+    key: deploy
+"""
+
+
+def test_block_step_unblocked_with_input_stored_as_meta_data(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, BLOCK))
+    runner.run()
+    assert steps(build)["release"] == StepState.BLOCKED and fresh(build).state == BuildState.BLOCKED
+    with pytest.raises(ValidationError) as bad:
+        services.unblock_step(
+            world.principal, build, "release", {"reason": "UPPER", "where": "moon"}
+        )
+    assert set(bad.value.message_dict) == {"reason", "where"}
+    assert steps(build)["release"] == StepState.BLOCKED
+    services.unblock_step(
+        world.principal, build, "release", {"reason": "ship it", "where": "staging"}
+    )
+    assert fresh(build).meta_data == {"reason": "ship it", "where": "staging"}
+    assert steps(build)["release"] == StepState.PASSED
+    assert runner.run().label == "echo deploy"
+    assert fresh(build).state == BuildState.PASSED
+    event = AuditEvent.objects.get(action="build.unblock")
+    assert event.changes == {"step": "release", "fields": ["reason", "where"]}
+
+
+def test_cancel_build_cancels_jobs_and_waiting_steps(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, FAN))
+    job = runner.take()
+    assert job is not None
+    build = services.cancel_build(world.principal, build)
+    assert build.state == BuildState.CANCELING
+    assert dispatch.job_status(job).cancel_requested
+    runner.finish(job, 143, "cancel")
+    assert fresh(build).state == BuildState.CANCELED
+    assert set(steps(build).values()) == {StepState.CANCELED}
+    with pytest.raises(ValidationError):
+        services.cancel_build(world.principal, build)
+
+
+def test_manual_retry_reopens_a_failed_build(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, FAN))
+    runner.run(exit_status=1)
+    assert fresh(build).state == BuildState.FAILED
+    retried = services.retry_job(world.principal, job_of(build, "build"))
+    assert retried.attempt == 1 and fresh(build).state == BuildState.RUNNING
+    assert len(runner.run_all()) == 6  # the retried build job, 3 test shards, lint, done
+    assert fresh(build).state == BuildState.PASSED
+
+
+MATRIX = """
+steps:
+  - label: "test {{matrix.os}} {{matrix.py}}"
+    command: "echo {{matrix.os}}-{{matrix.py}}"
+    agents: {queue: default}
+    matrix:
+      setup:
+        os: [linux, mac]
+        py: ["3.11", "3.12"]
+      adjustments:
+        - with: {os: mac, py: "3.11"}
+          skip: true
+        - with: {os: mac, py: "3.12"}
+          soft_fail: true
+"""
+
+
+def test_matrix_expands_with_adjustments(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, MATRIX))
+    labels = set()
+    for _ in range(3):
+        job = runner.take()  # one at a time: a runner (agent) holds one job
+        assert job is not None
+        labels.add(job.label)
+        runner.finish(job, 1 if "mac" in job.label else 0)
+    assert labels == {"test linux 3.11", "test linux 3.12", "test mac 3.12"}
+    assert runner.take() is None
+    assert fresh(build).state == BuildState.PASSED  # the mac failure is a soft one
+
+
+def test_branch_filters_and_conditions_skip_steps(world: World, runner: Runner) -> None:
+    yaml = """
+steps:
+  - command: echo always
+    key: always
+  - command: echo main-only
+    key: main-only
+    branches: "main release/*"
+  - command: echo if-tag
+    key: if-tag
+    if: build.branch =~ /^v[0-9]/ || build.env("FORCE") == "1"
+"""
+    pipeline = make_pipeline(world, yaml)
+    build = services.create_build(world.principal, pipeline, branch="feature/a")
+    assert steps(build) == {"always": "running", "main-only": "skipped", "if-tag": "skipped"}
+    forced = services.create_build(
+        world.principal, pipeline, branch="release/2", env={"FORCE": "1"}
+    )
+    assert steps(forced) == {"always": "running", "main-only": "running", "if-tag": "running"}
+
+
+def test_concurrency_group_limits_jobs_across_builds(world: World, runner: Runner) -> None:
+    yaml = """
+steps:
+  - command: deploy
+    concurrency: 1
+    concurrency_group: deploy/prod
+"""
+    pipeline = make_pipeline(world, yaml)
+    first = services.create_build(world.principal, pipeline)
+    second = services.create_build(world.principal, pipeline)
+    assert Job.objects.filter(origin__startswith="pipelines.job:").count() == 1
+    job = runner.take()
+    assert job is not None and job_of(first, "step-1").job_id == job.pk
+    assert job_of(second, "step-1").job_id is None
+    runner.finish(job)
+    assert job_of(second, "step-1").job_id is not None
+    runner.run()
+    assert fresh(first).state == fresh(second).state == BuildState.PASSED
+
+
+def test_build_numbers_count_per_pipeline(world: World) -> None:
+    one = make_pipeline(world, FAN, slug="one")
+    two = make_pipeline(world, FAN, slug="two")
+    numbers = [services.create_build(world.principal, p).number for p in (one, one, two)]
+    assert numbers == [1, 2, 1]
+
+
+def test_trigger_step_mirrors_the_triggered_build(world: World, runner: Runner) -> None:
+    make_pipeline(world, "steps:\n  - command: echo child\n", slug="child")
+    parent = make_pipeline(
+        world,
+        "steps:\n  - trigger: child\n    key: t\n    build:\n      branch: dev\n      env: {X: '1'}\n",
+        slug="parent",
+    )
+    build = services.create_build(world.principal, parent)
+    assert steps(build)["t"] == StepState.RUNNING
+    job = runner.run()
+    assert job.payload["env"]["BUILDKITE_BRANCH"] == "dev" and job.payload["env"]["X"] == "1"
+    assert fresh(build).state == BuildState.PASSED
+
+
+def test_viewer_cannot_build_and_strangers_see_nothing(world: World) -> None:
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    from bastion.core.access import Principal
+    from bastion.core.models import Role
+    from bastion.pipelines.access import get_pipeline_for
+    from tests.factories import make_member
+
+    pipeline = make_pipeline(world, FAN)
+    viewer = Principal.of_user(make_member(world.org, Role.VIEWER))
+    with pytest.raises(PermissionDenied):
+        services.create_build(viewer, pipeline)
+    stranger = World("x")
+    with pytest.raises(Http404):
+        get_pipeline_for(stranger.principal, world.org, "app")
