@@ -135,10 +135,12 @@ def fire_due_schedules(now: datetime) -> int:
 
 def tick(now: datetime | None = None) -> TickReport:
     from bastion.jobs.dispatch import sweep
+    from bastion.pipelines.scheduler import sweep as advance_builds
 
     now = now or timezone.now()
     report = TickReport()
     sweep(now)
+    advance_builds()  # builds whose jobs were lost, or whose post-finish hook never ran
     report.schedules_fired = fire_due_schedules(now)
     return report
 
