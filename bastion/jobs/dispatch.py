@@ -42,6 +42,7 @@ from bastion.jobs.models import (
     JobState,
     Queue,
 )
+from bastion.jobs.sweep import LIVE_AGENT_STATES, SweepReport, abandon_jobs, sweep
 
 __all__ = [
     "AcceptedJob",
@@ -78,7 +79,6 @@ LONG_POLL_CHECK_S = 0.1
 CANDIDATES = 50
 # A job token still answers this long after its job finished, so a retried finish is idempotent.
 JOB_TOKEN_GRACE = timedelta(minutes=5)
-LIVE_AGENT_STATES = (AgentState.IDLE, AgentState.BUSY)
 POLL_HEARTBEAT_PRECISION = timedelta(seconds=1)
 
 
@@ -144,15 +144,6 @@ class JobStatus:
     state: str
     cancel_requested: bool
     cancel_reason: str
-
-
-@dataclass(frozen=True)
-class SweepReport:
-    agents_lost: int = 0
-    jobs_lost: int = 0
-    jobs_requeued: int = 0
-    jobs_expired: int = 0
-    jobs_timed_out: int = 0
 
 
 def _agent_actor(agent: Agent) -> Actor:
@@ -384,7 +375,7 @@ def disconnect(agent: Agent) -> None:
         )
         if not changed:
             return
-        requeued, lost = _abandon_jobs(agent.pk, now, "agent_stop")
+        requeued, lost = abandon_jobs(agent.pk, now, "agent_stop")
         audit.record(
             _agent_actor(agent),
             "agent.disconnect",
@@ -392,15 +383,6 @@ def disconnect(agent: Agent) -> None:
             target=agent,
             changes={"jobs_requeued": requeued, "jobs_lost": lost},
         )
-
-
-def _abandon_jobs(agent_id: int, now: datetime, reason: str) -> tuple[int, int]:
-    active = Job.objects.filter(agent_id=agent_id, state__in=ACTIVE_STATES)
-    requeued = active.filter(state=JobState.ASSIGNED).update(
-        state=JobState.SCHEDULED, agent=None, assigned_at=None
-    )
-    lost = active.update(state=JobState.LOST, exit_status=-1, signal_reason=reason, finished_at=now)
-    return requeued, lost
 
 
 # --- polling and assignment -------------------------------------------------------------------
@@ -551,79 +533,3 @@ def finish(
         job.save(update_fields=["state", "exit_status", "signal_reason", "finished_at"])
         _release_agent(job, ignore_in_dispatches=ignore_in_dispatches or None)
     return job
-
-
-# --- the sweep ----------------------------------------------------------------------------------
-
-
-def _mark_lost(agent_id: int, cutoff: datetime, now: datetime) -> tuple[bool, int, int]:
-    with transaction.atomic():
-        won = Agent.objects.filter(
-            pk=agent_id, state__in=LIVE_AGENT_STATES, last_heartbeat_at__lt=cutoff
-        ).update(state=AgentState.LOST, current_job=None)
-        if not won:
-            return False, 0, 0
-        requeued, lost = _abandon_jobs(agent_id, now, "agent_lost")
-        agent = Agent.objects.select_related("cluster__organization").get(pk=agent_id)
-        audit.record(
-            Actor.system("scheduler"),
-            "agent.lost",
-            organization=agent.cluster.organization,
-            target=agent,
-            changes={"last_heartbeat_at": agent.last_heartbeat_at, "jobs_lost": lost},
-        )
-    return True, requeued, lost
-
-
-def _past_timeout(
-    now: datetime, timeout_s: int | None, started_at: datetime | None, accepted_at: datetime | None
-) -> bool:
-    began = started_at or accepted_at
-    return (
-        timeout_s is not None and began is not None and began + timedelta(seconds=timeout_s) <= now
-    )
-
-
-def _request_timeouts(now: datetime) -> int:
-    running = Job.objects.filter(
-        state__in=(JobState.ACCEPTED, JobState.RUNNING),
-        timeout_s__isnull=False,
-        cancel_requested_at__isnull=True,
-    ).values_list("pk", "timeout_s", "started_at", "accepted_at")
-    due = [
-        pk
-        for pk, timeout_s, started, accepted in running
-        if _past_timeout(now, timeout_s, started, accepted)
-    ]
-    if not due:
-        return 0
-    return Job.objects.filter(pk__in=due, cancel_requested_at__isnull=True).update(
-        cancel_requested_at=now, cancel_reason=JobState.TIMED_OUT
-    )
-
-
-def sweep(now: datetime | None = None) -> SweepReport:
-    """Housekeeping the scheduler runs every second: lost agents, expired and timed-out jobs."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=float(settings.CONFIG.agent_lost_after_s))
-    silent = list(
-        Agent.objects.filter(state__in=LIVE_AGENT_STATES, last_heartbeat_at__lt=cutoff)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:500]
-    )
-    agents_lost = jobs_lost = jobs_requeued = 0
-    for agent_id in silent:
-        won, requeued, lost = _mark_lost(agent_id, cutoff, now)
-        agents_lost += int(won)
-        jobs_requeued += requeued
-        jobs_lost += lost
-    jobs_expired = Job.objects.filter(state=JobState.SCHEDULED, expires_at__lte=now).update(
-        state=JobState.EXPIRED, finished_at=now
-    )
-    return SweepReport(
-        agents_lost=agents_lost,
-        jobs_lost=jobs_lost,
-        jobs_requeued=jobs_requeued,
-        jobs_expired=jobs_expired,
-        jobs_timed_out=_request_timeouts(now),
-    )
