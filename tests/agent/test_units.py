@@ -40,3 +40,67 @@ def test_jobs_do_not_inherit_bastion_configuration(monkeypatch: pytest.MonkeyPat
     env = job_base_env()
     assert not any(name.startswith("BASTION_") for name in env)
     assert "PATH" in env
+
+
+class _Scripted:
+    """A loopback HTTP server answering each request with the next (status, body) of a script."""
+
+    def __init__(self, script: list[tuple[int, str]]) -> None:
+        import http.server
+        import threading
+
+        self.script = list(script)
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.requests += 1
+                status, body = outer.script.pop(0) if outer.script else (500, "{}")
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("script", "outcome", "requests"),
+    [
+        ([(503, "{}"), (429, "{}"), (200, '{"received_at": "now"}')], "ok", 3),
+        ([(401, '{"detail": "revoked"}')], "Unauthorized", 1),
+        ([(409, '{"detail": "finished"}')], "Refused", 1),
+        ([(500, "{}")] * 3, "Unavailable", 3),
+    ],
+)
+def test_client_retries_only_retryable_errors(
+    script: list[tuple[int, str]], outcome: str, requests: int
+) -> None:
+    from bastion.agent import client as agent_client
+
+    server = _Scripted(script)
+    api = agent_client.AgentClient(server.url, retry=Retry(attempts=3, base_s=0.01, max_s=0.02))
+    try:
+        if outcome == "ok":
+            assert api.request("POST", "/heartbeat", "t") == {"received_at": "now"}
+        else:
+            with pytest.raises(getattr(agent_client, outcome)):
+                api.request("POST", "/heartbeat", "t")
+        assert server.requests == requests
+    finally:
+        api.close()
+        server.close()
