@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bastion.browser.spec import BrowserTest
+    from bastion.browser.spec import BrowserTest, ModuleResolver
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 
@@ -101,14 +101,14 @@ def _is_native(data: Any) -> bool:
     )
 
 
-def _load(paths: list[Path]) -> list[tuple[BrowserTest, Path]]:
-    """Every test in the files, with the folder its modules and uploads are relative to."""
+def _load(paths: list[Path]) -> list[tuple[BrowserTest, Path, ModuleResolver]]:
+    """Every test in the files, with the folder uploads are relative to and its modules."""
     import json
 
     from bastion.browser.importers import import_data
-    from bastion.browser.spec import load_test_file
+    from bastion.browser.spec import DirectoryModules, load_test_file
 
-    tests: list[tuple[BrowserTest, Path]] = []
+    tests: list[tuple[BrowserTest, Path, ModuleResolver]] = []
     for path in paths:
         if path.suffix in (".side", ".json"):
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -116,9 +116,12 @@ def _load(paths: list[Path]) -> list[tuple[BrowserTest, Path]]:
                 result = import_data(data)
                 for miss in result.unmapped:
                     print(f"unmapped: {miss}", file=sys.stderr)
-                tests.extend((test, path.parent) for test in result.tests if not test.import_only)
+                modules = result.modules()
+                tests.extend(
+                    (test, path.parent, modules) for test in result.tests if not test.import_only
+                )
                 continue
-        tests.append((load_test_file(path), path.parent))
+        tests.append((load_test_file(path), path.parent, DirectoryModules(path.parent)))
     return tests
 
 
@@ -144,12 +147,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _run_all(
     args: argparse.Namespace,
-    tests: list[tuple[Any, Path]],
+    tests: list[tuple[BrowserTest, Path, ModuleResolver]],
     variables: dict[str, str],
     secrets: dict[str, str],
 ) -> int:
     from bastion.browser.runner import BrowserSession, RunOptions, RunResult, StepResult, to_junit
-    from bastion.browser.spec import DirectoryModules
 
     def progress(test_name: str) -> Any:
         def show(step: StepResult) -> None:
@@ -169,7 +171,9 @@ async def _run_all(
     results: list[RunResult] = []
     async with BrowserSession(video=not args.no_video) as session:
 
-        async def one(position: int, test: BrowserTest, root: Path) -> RunResult:
+        async def one(
+            position: int, test: BrowserTest, root: Path, modules: ModuleResolver
+        ) -> RunResult:
             async with gate:
                 artifacts = None
                 if args.artifacts is not None:
@@ -182,7 +186,7 @@ async def _run_all(
                     screenshot_every_step=args.screenshots,
                     environment_variables=variables,
                     secrets=secrets,
-                    modules=DirectoryModules(root),
+                    modules=modules,
                     files_root=root,
                     on_step=progress(test.name),
                 )
@@ -191,7 +195,7 @@ async def _run_all(
                 return await session.run(test, options)
 
         results = list(
-            await asyncio.gather(*(one(i, t, r) for i, (t, r) in enumerate(tests, start=1)))
+            await asyncio.gather(*(one(i, t, r, m) for i, (t, r, m) in enumerate(tests, start=1)))
         )
     for result in results:
         verdict = "PASSED" if result.passed else "FAILED"

@@ -293,7 +293,14 @@ def _field(key: str, raw: Any, where: str, index: str, problems: list[Problem]) 
             return None
         return raw
     if key in _STR_FIELDS:
-        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        if isinstance(raw, bool):
+            problems.append(
+                Problem(
+                    where, key, "must be a string (quote it: YAML reads yes/no/on/off as booleans)"
+                )
+            )
+            return None
+        if not isinstance(raw, str | int | float):
             problems.append(Problem(where, key, "must be a string"))
             return None
         return str(raw)
