@@ -251,11 +251,14 @@ def main() -> None:
             order = ["bastion", "plain"] if rep % 2 == 0 else ["plain", "bastion"]
             for concurrency in (1, 4):
                 for name in order:
-                    wall, peak = asyncio.run(runners[name](base, concurrency))
+                    wall, peak, cpu = asyncio.run(runners[name](base, concurrency))
                     walls.setdefault((name, concurrency), []).append(wall)
                     peaks.setdefault((name, concurrency), []).append(peak)
+                    cpus.setdefault((name, concurrency), []).append(cpu)
                     print(
-                        f"  rep {rep + 1} {name:8s} c={concurrency}: {wall:6.2f} s, peak RSS {peak / 2**20:6.0f} MiB",
+                        f"  rep {rep + 1} {name:8s} c={concurrency}: {wall:6.2f} s, "
+                        f"CPU {cpu:6.1f} s, peak RSS {peak / 2**20:6.0f} MiB, "
+                        f"load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
     finally:
