@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -76,3 +77,9 @@ def make_job(
     if log:
         JobLogChunk.objects.create(job=job, seq=0, data=log)
     return job
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings: Any) -> None:
+    """Argon2 stays the production hasher (tested elsewhere); these tests sign in a lot."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
