@@ -47,6 +47,8 @@ def ago(moment: datetime | None) -> str:
     if moment is None:
         return "never"
     seconds = int((timezone.now() - moment).total_seconds())
+    if 0 <= seconds < 5:
+        return "just now"
     if seconds < 0:
         return f"in {_seconds_text(-seconds)}"
     return f"{_seconds_text(seconds)} ago"
