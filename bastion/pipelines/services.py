@@ -41,23 +41,17 @@ from bastion.pipelines.yaml import (
     parse_pipeline,
 )
 from bastion.pipelines.yaml import Pipeline as Definition
+from bastion.pipelines.yaml.load import AnyVariable
 
 MAX_TRIGGER_DEPTH = 10
 MAX_ENV = 100
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class _Permissive(dict[str, str]):
-    """Interpolation env for checking a pipeline before any build: every variable is set."""
-
-    def get(self, key: str, default: Any = None) -> str:
-        return super().get(key, "")
-
-
 def check_yaml(text: str) -> Definition:
     """Validate a pipeline file as stored (variables are only known per build)."""
     try:
-        return parse_pipeline(text, _Permissive())
+        return parse_pipeline(text, AnyVariable())
     except PipelineInvalid as exc:
         raise ValidationError({"yaml": exc.messages()}) from exc
 
@@ -171,18 +165,23 @@ def update_pipeline(
 
 
 def delete_pipeline(principal: Principal, pipeline: Pipeline) -> None:
+    """Delete a pipeline and its builds; jobs still running are canceled (their rows stay)."""
     require_role(principal, pipeline.organization, Role.ADMIN)
-    if pipeline.builds.exclude(
-        state__in=[BuildState.PASSED, BuildState.FAILED, BuildState.CANCELED, BuildState.NOT_RUN]
-    ).exists():
-        raise ValidationError({"pipeline": ["Cancel its running builds first."]})
     with transaction.atomic():
+        active = BuildJob.objects.filter(build__pipeline=pipeline, job__isnull=False).exclude(
+            job__state__in=FINISHED_STATES
+        )
+        canceled = 0
+        for build_job in active.select_related("job__organization"):
+            assert build_job.job is not None
+            dispatch.cancel_job(principal, build_job.job)
+            canceled += 1
         audit.record(
             principal.actor,
             "pipeline.delete",
             organization=pipeline.organization,
             target=pipeline,
-            changes={"builds": pipeline.builds.count()},
+            changes={"builds": pipeline.builds.count(), "jobs_canceled": canceled},
         )
         pipeline.delete()
 

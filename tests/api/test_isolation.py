@@ -31,6 +31,7 @@ from bastion.core.tokens import new_token
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
+from tests.pipelines.helpers import pipeline_world
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Routes with their own credentials (agent registration and session tokens, job tokens); their
@@ -50,6 +51,10 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "job_id": lambda w: str(w.job_id),
     "agent_id": lambda w: str(w.agent_id),
     "agent_token_id": lambda w: str(w.agent_token_id),
+    "pipeline": lambda w: w.pipeline,
+    "number": lambda w: str(w.build_number),
+    "step_key": lambda w: "gate",
+    "build_job_id": lambda w: str(w.build_job_id),
 }
 
 
@@ -65,6 +70,9 @@ class World:
     agent_token_id: int
     agent_id: int
     job_id: int
+    pipeline: str
+    build_number: int
+    build_job_id: int
 
 
 def build_world(slug: str) -> World:
@@ -90,6 +98,9 @@ def build_world(slug: str) -> World:
         payload={"command": "true"},
         created_by="test",
     )
+    pipeline, build_number, build_job_id = pipeline_world(
+        owner, org, cluster, agent_token.plaintext
+    )
     return World(
         team=team,
         org=org,
@@ -101,6 +112,9 @@ def build_world(slug: str) -> World:
         agent_token_id=agent_token.token.pk,
         agent_id=agent.pk,
         job_id=job.pk,
+        pipeline=pipeline,
+        build_number=build_number,
+        build_job_id=build_job_id,
     )
 
 

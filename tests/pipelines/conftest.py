@@ -8,6 +8,12 @@ from tests.jobs.helpers import World
 from tests.pipelines.helpers import Runner
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(settings: Any) -> None:
+    # Argon2 is the production hasher (tested elsewhere); these tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def world(db: None) -> World:
     return World()

@@ -8,9 +8,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.core.access import Principal
+from bastion.core.models import Organization
 from bastion.jobs import dispatch
-from bastion.jobs.models import Agent, Job
-from bastion.pipelines import services
+from bastion.jobs.models import Agent, Cluster, Job
+from bastion.pipelines import scheduler, services
 from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline
 from tests.jobs.helpers import World
 
@@ -42,6 +44,17 @@ class Runner:
     @classmethod
     def of(cls, world: World, capture: Callable[..., Any], name: str = "runner") -> Runner:
         agent, _ = world.agent(name=name)
+        return cls(agent, capture)
+
+    @classmethod
+    def of_cluster(cls, team: Any, capture: Callable[..., Any], cluster: str = "default") -> Runner:
+        """An agent in one of a team's clusters (for API tests built on tests.api's Team)."""
+        from bastion.jobs import services as job_services
+
+        owner = Principal.of_user(team.owner)
+        found = job_services.get_cluster_for(owner, team.org, cluster)
+        token = job_services.create_agent_token(owner, found).plaintext
+        agent = dispatch.register_agent(token, name="runner", tags={}).agent
         return cls(agent, capture)
 
     def finish(self, job: Job, exit_status: int = 0, signal_reason: str = "") -> Job:
@@ -76,3 +89,37 @@ def job_of(build: Build, key: str, index: int = 0) -> BuildJob:
         .select_related("job", "step")
         .get()
     )
+
+
+WORLD_YAML = """
+agents:
+  queue: pipelines
+steps:
+  - command: exit 1
+    key: fails
+  - block: Go?
+    key: gate
+    depends_on: ~
+"""
+
+
+def pipeline_world(
+    owner: Principal, org: Organization, cluster: Cluster, agent_token: str
+) -> tuple[str, int, int]:
+    """For the API matrices: a pipeline whose build has a failed job and a blocked step, so
+    unblock, retry, cancel and delete all have something to act on (in that order)."""
+    pipeline = services.create_pipeline(
+        owner, org, slug=f"{org.slug}-app", yaml=WORLD_YAML, cluster=cluster
+    )
+    build = services.create_build(owner, pipeline)
+    agent = dispatch.register_agent(
+        agent_token, name="pipeline-agent", tags={"queue": "pipelines"}
+    ).agent
+    job = dispatch.poll(agent)
+    assert job is not None
+    dispatch.accept(agent, job.pk)
+    dispatch.start(job)
+    dispatch.finish(job, 1)
+    scheduler.advance_build(build.pk)  # what the post-commit hook does after a real finish
+    build_job = BuildJob.objects.get(job=Job.objects.get(pk=job.pk))
+    return pipeline.slug, build.number, build_job.pk

@@ -8,6 +8,7 @@ size, concurrency needs a group), (4) policy: plugins are reported and never run
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -254,6 +255,28 @@ def _common(
     }
 
 
+# Bounds of numbers that become database columns or job counts.
+LIMITS = {
+    "parallelism": (1, 500),
+    "priority": (-1000, 1000),
+    "concurrency": (1, 10_000),
+    "timeout_in_minutes": (1, 43_200),
+}
+
+
+def _limits(raw: _Raw, ctx: _Context) -> None:
+    for key, (low, high) in LIMITS.items():
+        value = raw.data.get(key)
+        if isinstance(value, int) and not low <= value <= high:
+            ctx.problems.append(Problem(raw.where, f"`{key}` must be between {low} and {high}"))
+    for item in raw.data.get("fields") or []:
+        if isinstance(item, dict) and isinstance(item.get("format"), str):
+            try:
+                re.compile(item["format"])
+            except re.error as exc:
+                ctx.problems.append(Problem(raw.where, f"field format is not a regex: {exc}"))
+
+
 def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
     data = raw.data
     plugins = attr.plugin_names(data.get("plugins"))
@@ -267,11 +290,12 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
     command = attr.command_text(data)
     if not command.strip() and not plugins:
         ctx.problems.append(Problem(raw.where, "a command step needs `command` or `commands`"))
+    _limits(raw, ctx)
     parsed_matrix = attr.matrix(data.get("matrix"))
     if parsed_matrix is not None:
         if data.get("parallelism") is not None:
             ctx.problems.append(Problem(raw.where, "`matrix` and `parallelism` cannot be combined"))
-        if len(parsed_matrix.combinations()) > attr.MATRIX_LIMIT:
+        if parsed_matrix.size() > attr.MATRIX_LIMIT:
             ctx.problems.append(
                 Problem(raw.where, f"a matrix makes at most {attr.MATRIX_LIMIT} jobs")
             )
@@ -314,6 +338,7 @@ def _step(
     if raw.type == "wait":
         return WaitStep(**common, continue_on_failure=attr.boolean(data.get("continue_on_failure")))
     if raw.type in ("block", "input"):
+        _limits(raw, ctx)
         return BlockStep(
             **common,
             prompt=attr.scalar(data.get("prompt")),
@@ -394,10 +419,10 @@ def _notifications(value: Any) -> tuple[Notification, ...]:
 def parse_pipeline(text: str, env: Mapping[str, str] | None = None) -> Pipeline:
     """Parse, interpolate, validate and normalize a pipeline file; raises ``PipelineInvalid``."""
     document = load_document(text)
-    base = dict(env or {})
+    base: dict[str, str] = env if isinstance(env, dict) else dict(env or {})
     pipeline_env = attr.env_map(interpolate(document.get("env") or {}, base, "env"))
     document = interpolate(
-        {k: v for k, v in document.items() if k != "env"}, {**base, **pipeline_env}
+        {k: v for k, v in document.items() if k != "env"}, ChainMap(pipeline_env, base)
     )
     ctx = _Context()
     _root({**document, "env": pipeline_env}, ctx)

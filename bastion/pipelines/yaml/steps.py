@@ -78,6 +78,13 @@ class Matrix:
     dimensions: tuple[tuple[str, tuple[str, ...]], ...]
     adjustments: tuple[MatrixAdjustment, ...] = ()
 
+    def size(self) -> int:
+        """How many combinations the setup makes (before adjustments), without making them."""
+        total = 1
+        for _, values in self.dimensions:
+            total *= max(1, len(values))
+        return total + len(self.adjustments)
+
     def combinations(self) -> list[tuple[dict[str, str], SoftFail | None]]:
         """Every combination to run, with its soft_fail override; skipped ones are left out."""
         names = [name for name, _ in self.dimensions]
