@@ -18,14 +18,14 @@ def setup_django() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bastion.cli import admin, agent, browser, errors, jobs, scanning, server
+    from bastion.cli import admin, agent, browser, errors, jobs, pipelines, scanning, server
 
     parser = argparse.ArgumentParser(
         prog="bastion",
         description="Bastion: scanning, browser tests, pipelines and error tracking.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (server, admin, jobs, agent, scanning, browser, errors):
+    for module in (server, admin, jobs, agent, scanning, browser, errors, pipelines):
         module.register(sub)
     return parser
 
