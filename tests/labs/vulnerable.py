@@ -34,6 +34,8 @@ LANDING = """<!doctype html>
 <a href="/login">Log in</a>
 <a href="/index.php">Legacy</a>
 <a href="/error">Report</a>
+<a href="/debug">Debug</a>
+<a href="/profile?name=guest">Profile</a>
 <a href="/static/">Files</a>
 <a href="/logout">Log out</a>
 </body></html>"""
@@ -90,6 +92,18 @@ def app(request: LabRequest) -> LabResponse:
         return LabResponse(
             200, "<?php\n$db_password = 'hunter2';\n", "application/octet-stream", headers
         )
+    if path == "/profile":
+        # Escapes < and > but not quotes: the attribute can be broken out of.
+        name = html.escape(request.query.get("name", ""), quote=False)
+        return LabResponse(
+            200, f'<html><body><input name="name" value="{name}"></body></html>', headers=headers
+        )
+    if path == "/debug":
+        page = (
+            "<html><body><h1>ValueError at /debug</h1><p>You're seeing this error because you "
+            "have <code>DEBUG = True</code> in your Django settings file.</p></body></html>"
+        )
+        return LabResponse(500, page, headers=headers)
     if path == "/error":
         return LabResponse(500, TRACEBACK, headers=headers)
     if path == "/static/":

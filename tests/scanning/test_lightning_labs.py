@@ -54,3 +54,16 @@ def test_every_check_declares_known_finding_types_and_every_type_has_a_check() -
     for definition in DEFINITIONS.values():
         assert definition.owasp.startswith("A") and ":2021-" in definition.owasp
         assert definition.remediation and definition.title
+
+
+def test_missing_security_txt_is_reported() -> None:
+    from tests.labs.server import LabRequest, LabResponse, serve
+
+    def app(request: LabRequest) -> LabResponse:
+        return LabResponse(404, "<html>not here</html>")
+
+    with serve(app) as base:
+        result = run(base, checks=("security-txt",))
+    assert [(f.type, f.url) for f in result.findings] == [
+        ("security-txt-missing", base + ".well-known/security.txt")
+    ]
