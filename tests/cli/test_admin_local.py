@@ -114,3 +114,20 @@ def test_audit_export_and_verify(cli: Cli) -> None:
     assert "intact" in cli.run("audit", "verify", check=True).stdout
     report = json.loads(cli.run("audit", "verify", "--json", check=True).stdout)
     assert report == {"ok": True, "checked": 3, "first_bad_seq": None, "problem": ""}
+
+
+def test_audit_verify_finds_a_tampered_row(cli: Cli) -> None:
+    cli.run("org", "create", "acme", check=True)
+    cli.run("project", "create", "acme/web", check=True)
+    first = cli.sql("SELECT min(seq) FROM core_auditevent")[0][0]
+    # Someone with access to the database file or server switches the guard off and edits.
+    if cli.database_url:
+        cli.sql("ALTER TABLE core_auditevent DISABLE TRIGGER core_auditevent_append_only")
+    else:
+        cli.sql("DROP TRIGGER core_auditevent_no_update")
+    cli.sql("UPDATE core_auditevent SET object_repr = 'nothing to see' WHERE seq = ?", (first,))
+    result = cli.run("audit", "verify")
+    assert result.returncode == 1
+    assert f"seq={first}" in result.stderr and "edited" in result.stderr
+    report = json.loads(cli.run("audit", "verify", "--json").stdout)
+    assert report["ok"] is False and report["first_bad_seq"] == first
