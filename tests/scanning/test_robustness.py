@@ -13,6 +13,7 @@ from bastion.scanning.engine.context import LinkExplorer, ScanContext, ScanOptio
 from bastion.scanning.engine.errors import (
     RequestBudgetExhausted,
     TargetTimeout,
+    TargetTLSError,
     TargetUnreachable,
     TooManyRedirects,
 )
@@ -68,6 +69,8 @@ def test_unreachable_garbage_and_slow_drip() -> None:
         asyncio.run(expect(base, TargetUnreachable))
     with serve_raw(slow_drip) as base:
         asyncio.run(expect(base, TargetTimeout))
+    with serve(misbehaving) as base:  # https:// to a plain-HTTP server: the handshake fails
+        asyncio.run(expect(base.replace("http://", "https://"), TargetTLSError))
 
 
 def test_request_budget_is_enforced() -> None:
