@@ -156,14 +156,19 @@ class AgentClient:
                 last = f"{type(exc).__name__}: {exc}"
             else:
                 if response.status_code < 400:
-                    body: dict[str, Any] = response.json()
-                    return body
-                if response.status_code == 401:
+                    try:
+                        body: dict[str, Any] = response.json()
+                    except ValueError:  # not our server's answer (a proxy's page?): retry
+                        last = f"HTTP {response.status_code} with a body that is not JSON"
+                    else:
+                        return body
+                elif response.status_code == 401:
                     raise Unauthorized(_detail(response), 401)
-                if response.status_code != 429 and response.status_code < 500:
+                elif response.status_code != 429 and response.status_code < 500:
                     raise Refused(_detail(response), response.status_code)
-                last = f"HTTP {response.status_code}: {_detail(response)}"
-                retry_after = response.headers.get("Retry-After")
+                else:
+                    last = f"HTTP {response.status_code}: {_detail(response)}"
+                    retry_after = response.headers.get("Retry-After")
             if attempt + 1 < total and self.stop.wait(self.retry.delay(attempt, retry_after)):
                 break
         raise Unavailable(f"{method} {path} failed after retries: {last}")

@@ -85,6 +85,7 @@ class _Scripted:
         ([(401, '{"detail": "revoked"}')], "Unauthorized", 1),
         ([(409, '{"detail": "finished"}')], "Refused", 1),
         ([(500, "{}")] * 3, "Unavailable", 3),
+        ([(200, "<html>a proxy page</html>")] * 3, "Unavailable", 3),
     ],
 )
 def test_client_retries_only_retryable_errors(
