@@ -52,9 +52,15 @@ def _common(request: LabRequest) -> list[tuple[str, str]]:
     return headers
 
 
+# What a lightning scan must never do to this lab, recorded for the tests to check.
+METHODS_SEEN: set[str] = set()
+FORBIDDEN_HITS: list[str] = []
+
+
 def app(request: LabRequest) -> LabResponse:
     headers = _common(request)
     path = request.path
+    METHODS_SEEN.add(request.method)
     if request.method == "TRACE":
         return LabResponse(200, request.raw_request, "message/http", headers)
     if request.method == "OPTIONS":
@@ -130,6 +136,7 @@ def app(request: LabRequest) -> LabResponse:
             "text/plain",
             headers,
         )
-    if path == "/logout":
-        raise AssertionError("the scanner must never follow logout links")
+    if path == "/logout":  # a state change: the lightning profile must never follow it
+        FORBIDDEN_HITS.append(f"{request.method} {path}")
+        return LabResponse(302, b"", None, [*headers, ("Location", "/")])
     return LabResponse(404, "<html><body>Not found</body></html>", headers=headers)

@@ -24,7 +24,12 @@ def test_check_finds_exactly_its_ground_truth(vulnerable_lab: str, check: str) -
 
 
 def test_full_lightning_scan_matches_ground_truth(vulnerable_lab: str) -> None:
+    from tests.labs import vulnerable
+
     result = run(vulnerable_lab)
+
+    assert vulnerable.FORBIDDEN_HITS == []  # no logout link followed
+    assert vulnerable.METHODS_SEEN <= {"GET", "HEAD", "OPTIONS", "TRACE"}  # never PUT/DELETE/POST
 
     assert result.error is None
     assert {o.name for o in result.outcomes if o.status != "ok"} == set()
