@@ -11,7 +11,8 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, re_path
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -125,7 +126,15 @@ class BastionAPI(NinjaAPI):
         for url in urls:
             if isinstance(url, URLPattern):
                 url.callback = _refuse_nul_in_url(url.callback)
+        # Last: anything under /api/v1/ that no operation matched (an unknown path, or a
+        # non-numeric id where a number is expected) is a JSON 404 like every other error.
+        urls.append(re_path(r"^.*$", _no_such_endpoint, name="api-not-found"))
         return urls
+
+
+@csrf_exempt
+def _no_such_endpoint(request: HttpRequest) -> HttpResponse:
+    return _error(request, 404, f"No such endpoint: {request.method} {request.path}.")
 
 
 def _declare_errors(schema: OpenAPISchema) -> None:

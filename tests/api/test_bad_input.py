@@ -214,3 +214,13 @@ def test_nul_characters_are_400(
     assert reply.status == 400
     _assert_error_body(reply.body)
     assert "NUL" in reply.body["detail"]
+
+
+@pytest.mark.parametrize(
+    "method,path",
+    [("GET", "/no/such/thing"), ("POST", "/organizations/acme/nope"), ("GET", "/jobs/abc")],
+)
+def test_unknown_endpoints_are_json_404(team: Team, method: str, path: str) -> None:
+    reply = team.as_owner().call(method, path, {})
+    assert reply.status == 404
+    _assert_error_body(reply.body)
