@@ -104,6 +104,7 @@ def test_exported_playwright_script_runs_on_its_own(lab: LabServer, tmp_path: Pa
     (tmp_path / "main.yaml").write_text(
         """name: exported
 start_url: /form
+timeout_ms: 3000
 variables: {who: Ada}
 steps:
   - type: ['#missing', '#name']

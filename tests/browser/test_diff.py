@@ -107,3 +107,21 @@ def test_real_screenshots_of_the_lab(browser: Browser, tmp_path: Path) -> None:
     assert different.changed_pixels == 200 * 120
     assert not different.passed
     assert (tmp_path / "d.png").is_file()
+
+
+def test_screenshots_can_paint_over_dynamic_elements(browser: Browser, tmp_path: Path) -> None:
+    shots = []
+    for folder in ("a", "b"):
+        result = browser.run(
+            {
+                "name": "masked",
+                "start_url": "/visual",
+                "steps": [{"screenshot": "page", "exclude": "#clock"}],
+            },
+            artifacts_dir=tmp_path / folder,
+        )
+        assert result.status == "passed", explain(result)
+        shots.append(tmp_path / folder / result.screenshots[0].path)
+    assert compare(shots[0], shots[1], tolerance_pct=0).changed_pixels == 0
+    pixels = np.asarray(Image.open(shots[0]).convert("RGB"))
+    assert (pixels == (255, 0, 255)).all(axis=-1).any()  # the clock is painted over

@@ -130,7 +130,7 @@ def test_variables_store_and_scripts(browser: Browser) -> None:
                     "assert_js": "return document.getElementById('name').value.endsWith('@inbox.bastion.test')"
                 },
                 {"type": "#keys", "value": "{{password}}"},
-                {"assert_value": "#keys", "value": "wrong-{{password}}"},
+                {"assert_value": "#keys", "value": "wrong-{{password}}", "timeout_ms": 300},
             ],
         },
         secrets={"password": "s3cret-pass"},

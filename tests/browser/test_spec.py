@@ -71,7 +71,7 @@ def test_every_action_round_trips_through_yaml() -> None:
         {"store": "x", "target": "#o"},
         {"store": "y", "source": "js", "script": "1 + 1"},
         {"execute_js": "window.x = 1", "variable": "r"},
-        {"screenshot": "home"},
+        {"screenshot": "home", "exclude": ["#clock", ".ad"]},
         {"switch_frame": "#inner"},
         {"action": "switch_frame", "value": "top"},
         {"switch_tab": "last"},

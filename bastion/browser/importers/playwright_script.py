@@ -292,7 +292,8 @@ class _Emitter:
         elif a == "screenshot":
             name = (step.value or "screenshot").replace("/", "-")
             target = loc if step.target else "page"
-            e(indent, f"{target}.screenshot(path={name + '.png'!r})")
+            masks = ", ".join(f"one(frame, {format_selector(s)!r})" for s in step.exclude)
+            e(indent, f"{target}.screenshot(path={name + '.png'!r}, mask=[{masks}])")
         elif a == "switch_frame":
             if step.target:
                 e(indent, f"frame = {loc}.element_handle().content_frame()")

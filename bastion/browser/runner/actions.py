@@ -397,7 +397,8 @@ async def do_screenshot(run: Run, step: Step, index: str, timeout_ms: int) -> Ou
     element, used = (None, "")
     if step.target:
         element, used = await _element(run, step, timeout_ms)
-    path = await run.screenshot(name, element)
+    mask = [to_locator(run.frame, s) for s in render_selectors(step.exclude, run.variables)]
+    path = await run.screenshot(name, element, mask)
     if not path:
         raise StepFailure(f"screenshot {name!r} could not be taken")
     run.screenshots.append(NamedScreenshot(name=name, path=path, step=index))

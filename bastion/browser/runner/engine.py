@@ -187,7 +187,9 @@ class Run:
             self.events.fatal = reason
 
     # -- artifacts --------------------------------------------------------------------------
-    async def screenshot(self, label: str, element: Any = None) -> str:
+    async def screenshot(
+        self, label: str, element: Any = None, mask: list[Any] | None = None
+    ) -> str:
         """Save a PNG, return its path relative to the artifact folder ("" if impossible)."""
         self._shots += 1
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:60]
@@ -200,6 +202,9 @@ class Run:
             "animations": "disabled",
             "caret": "hide",
         }
+        if mask:
+            options["mask"] = mask
+            options["mask_color"] = "#FF00FF"
         try:
             target = element if element is not None else self.page
             await asyncio.wait_for(target.screenshot(**options), SCREENSHOT_TIMEOUT_MS / 1000 + 2)

@@ -75,6 +75,8 @@ class Step:
     script: str = ""
     files: tuple[str, ...] = ()
     to: tuple[Selector, ...] = ()
+    # Screenshots: elements painted over (dynamic content left out of comparisons).
+    exclude: tuple[Selector, ...] = ()
     ms: int = 0
     x: int = 0
     y: int = 0
@@ -156,7 +158,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ("variable",), ("source", "target", "attribute", "script", "value"), "variable"
     ),
     "execute_js": ActionSpec(("script",), ("variable",), "script"),
-    "screenshot": ActionSpec((), ("value", "target"), "value"),
+    "screenshot": ActionSpec((), ("value", "target", "exclude"), "value"),
     "switch_frame": ActionSpec((), ("target", "value"), "target", ("target", "value")),
     "switch_tab": ActionSpec(("value",), (), "value"),
     "close_tab": ActionSpec((), (), ""),

@@ -35,7 +35,7 @@ from bastion.browser.spec.model import (
 from bastion.browser.spec.selectors import SelectorError, format_selector, parse_selector
 from bastion.browser.spec.variables import NAME, TEMPLATE
 
-_SELECTOR_FIELDS = ("target", "to")
+_SELECTOR_FIELDS = ("target", "to", "exclude")
 _INT_FIELDS = {
     "ms": (0, MAX_WAIT_MS),
     "x": (-1_000_000, 1_000_000),
