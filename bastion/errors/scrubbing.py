@@ -7,6 +7,7 @@ adds its own key names and regular expressions, and can mark key names as safe.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -39,6 +40,12 @@ _PAIR = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[a-z0-9._~+/=-]{8,}")
 MAX_DEPTH = 40
+# Cheap checks that find nothing in most strings, before the three precise patterns.
+_MAYBE = re.compile(r"passw|secret|token|api_?key|auth|session|bearer|basic|\d[\d -]{11}")
+
+
+def _maybe_sensitive(text: str) -> bool:
+    return _MAYBE.search(text.lower()) is not None
 
 
 @dataclass(frozen=True)
@@ -64,11 +71,17 @@ class ScrubRules:
         )
 
     def sensitive_key(self, key: str) -> bool:
-        lowered = key.lower()
-        if lowered in self.safe_fields:
-            return False
-        names = (DEFAULT_FIELDS if self.defaults else ()) + self.fields
-        return any(name in lowered for name in names)
+        return _sensitive_key(key.lower(), self.defaults, self.fields, self.safe_fields)
+
+
+@functools.lru_cache(maxsize=4096)
+def _sensitive_key(
+    lowered: str, defaults: bool, fields: tuple[str, ...], safe_fields: frozenset[str]
+) -> bool:
+    if lowered in safe_fields:
+        return False
+    names = (DEFAULT_FIELDS if defaults else ()) + fields
+    return any(name in lowered for name in names)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -87,7 +100,7 @@ def _card(match: re.Match[str]) -> str:
 
 
 def scrub_string(text: str, rules: ScrubRules) -> str:
-    if rules.defaults:
+    if rules.defaults and _maybe_sensitive(text):
         text = _CARD.sub(_card, text)
         text = _PAIR.sub(
             lambda m: (

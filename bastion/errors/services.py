@@ -14,7 +14,7 @@ from django.utils import timezone
 from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Project, Role
-from bastion.errors.ingest import hash_public_key
+from bastion.errors.ingest import hash_public_key, key_cache
 from bastion.errors.models import DsnKey, Issue, IssueStatus, ProjectErrorSettings
 
 
@@ -80,6 +80,8 @@ def update_dsn_key(
     after = {"enabled": key.enabled, "rate_limit_per_minute": key.rate_limit_per_minute}
     with transaction.atomic():
         key.save(update_fields=["enabled", "rate_limit_per_minute"])
+        key_cache.clear()  # now for this thread, and again once others can see the change
+        transaction.on_commit(key_cache.clear)
         audit.record(
             principal.actor,
             "errors.dsn_key.update",
@@ -140,6 +142,8 @@ def update_scrub_settings(
         current.scrub_patterns = scrub_patterns
         current.safe_fields = safe_fields
         current.save()
+        key_cache.clear()  # the cached key carries the project settings
+        transaction.on_commit(key_cache.clear)
         after = {
             "scrub_defaults": scrub_defaults,
             "scrub_fields": scrub_fields,

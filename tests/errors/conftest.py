@@ -11,7 +11,7 @@ from django.db import connection
 
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Project, User
-from bastion.errors.ingest import rate_limiter
+from bastion.errors.ingest import committer, key_cache, rate_limiter
 from bastion.errors.models import DsnKey
 from bastion.errors.services import create_dsn_key, public_key_of
 from tests.errors.chunked_server import ChunkedLiveServer
@@ -49,14 +49,26 @@ def _cheap_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> Iterator[None]:
+def _fresh_ingest_state() -> Iterator[None]:
+    """Per-process ingest state starts empty; writes happen in the request thread (the test's
+    transaction) unless a test turns group commit on."""
+    enabled = committer.enabled
+    committer.enabled = False
     rate_limiter.reset()
+    key_cache.clear()
     yield
+    committer.enabled = enabled
     rate_limiter.reset()
+    key_cache.clear()
 
 
 @pytest.fixture
 def setup(db: None) -> Setup:
+    return make_setup()
+
+
+@pytest.fixture
+def setup_committed(transactional_db: None) -> Setup:
     return make_setup()
 
 
