@@ -13,6 +13,7 @@ import signal
 import socket
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -25,6 +26,7 @@ from bastion.agent.client import (
     Refused,
     Registration,
     Unauthorized,
+    Unavailable,
 )
 from bastion.agent.executors import JobContext, JobOutcome, executor_for
 from bastion.agent.stream import CancelWatch, LogStreamer, secret_values
@@ -34,6 +36,9 @@ logger = logging.getLogger("bastion.agent")
 # The long poll the agent asks for: short enough that a graceful stop is prompt.
 MAX_POLL_WAIT_S = 5.0
 DEFAULT_GRACE_S = 5.0
+MAX_ARTIFACT_PATTERNS = 50
+MAX_ARTIFACTS = 500
+MAX_ARTIFACT_BYTES = 100 * 1024 * 1024
 # An agent runs this many poll cycles at most before it restarts itself (a bound, ~weeks).
 MAX_CYCLES = 10_000_000
 
@@ -218,40 +223,83 @@ class AgentWorker:
             {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
             [str(n) for n in declared] if isinstance(declared, list) else [],
         )
-        assert self.intervals is not None
-        watch = CancelWatch(self.client, job, self.intervals.job_status_s, self.aborting)
         with (
             LogStreamer(self.log_client, job, secrets) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
         ):
-            try:
-                run = executor_for(job.kind)
-            except ImportError as exc:
-                logger.exception("job %s: the %s executor could not be loaded", job.id, job.kind)
-                stream.write(f"[bastion-agent] the {job.kind} executor could not load: {exc}\n")
-                return JobOutcome(exit_status=1, signal_reason="agent_refused")
-            if run is None:
-                stream.write(
-                    f"[bastion-agent] no executor for job kind {job.kind!r} on this agent; "
-                    "the job fails.\n"
-                )
-                return JobOutcome(exit_status=1, signal_reason="agent_refused")
-            base_env = job_base_env()
-            base_env.update({"BASTION_JOB_ID": str(job.id), "BASTION_JOB_KIND": job.kind})
-            context = JobContext(
-                job_id=job.id,
-                kind=job.kind,
-                payload=job.payload,
-                timeout_s=job.timeout_s,
-                workdir=Path(workdir),
-                env=base_env,
-                log=stream.write,
-                cancel_requested=watch,
-                grace_s=self.options.grace_s,
+            outcome = self._run_executor(job, Path(workdir), stream.write)
+            upload_artifacts(self.client, job, Path(workdir), stream.write)
+            return outcome
+
+    def _run_executor(
+        self, job: AcceptedJob, workdir: Path, log: Callable[[str], None]
+    ) -> JobOutcome:
+        try:
+            run = executor_for(job.kind)
+        except ImportError as exc:
+            logger.exception("job %s: the %s executor could not be loaded", job.id, job.kind)
+            log(f"[bastion-agent] the {job.kind} executor could not load: {exc}\n")
+            return JobOutcome(exit_status=1, signal_reason="agent_refused")
+        if run is None:
+            log(
+                f"[bastion-agent] no executor for job kind {job.kind!r} on this agent; the job fails.\n"
             )
+            return JobOutcome(exit_status=1, signal_reason="agent_refused")
+        assert self.intervals is not None
+        base_env = job_base_env()
+        base_env.update({"BASTION_JOB_ID": str(job.id), "BASTION_JOB_KIND": job.kind})
+        context = JobContext(
+            job_id=job.id,
+            kind=job.kind,
+            payload=job.payload,
+            timeout_s=job.timeout_s,
+            workdir=workdir,
+            env=base_env,
+            log=log,
+            cancel_requested=CancelWatch(
+                self.client, job, self.intervals.job_status_s, self.aborting
+            ),
+            grace_s=self.options.grace_s,
+        )
+        try:
+            return run(context)
+        except Exception as exc:  # an executor's crash must not kill the agent
+            logger.exception("job %s: the %s executor crashed", job.id, job.kind)
+            log(f"\n[bastion-agent] the {job.kind} executor crashed: {exc!r}\n")
+            return JobOutcome(exit_status=1, signal_reason="process_run_error")
+
+
+def upload_artifacts(
+    client: AgentClient, job: AcceptedJob, workdir: Path, log: Callable[[str], None]
+) -> int:
+    """Upload the files of ``payload["artifact_paths"]`` (globs relative to the working
+    directory), whatever the exit status. Returns how many files matched."""
+    patterns = job.payload.get("artifact_paths") or []
+    if not isinstance(patterns, list):
+        return 0
+    root = workdir.resolve()
+    done: set[str] = set()
+    for pattern in [p for p in patterns if isinstance(p, str)][:MAX_ARTIFACT_PATTERNS]:
+        if pattern.startswith("/") or ".." in Path(pattern).parts:
+            log(f"[bastion-agent] artifact path {pattern!r} must stay inside the job: skipped\n")
+            continue
+        for file in sorted(workdir.glob(pattern))[:MAX_ARTIFACTS]:
+            relative = file.relative_to(workdir).as_posix()
+            if relative in done or file.is_symlink() or not file.is_file():
+                continue
+            if not file.resolve().is_relative_to(root):
+                continue
+            done.add(relative)
+            size = file.stat().st_size
+            if size > MAX_ARTIFACT_BYTES:
+                log(
+                    f"[bastion-agent] artifact {relative} is {size} bytes, over the limit: skipped\n"
+                )
+                continue
             try:
-                return run(context)
-            except Exception as exc:  # an executor's crash must not kill the agent
-                logger.exception("job %s: the %s executor crashed", job.id, job.kind)
-                stream.write(f"\n[bastion-agent] the {job.kind} executor crashed: {exc!r}\n")
-                return JobOutcome(exit_status=1, signal_reason="process_run_error")
+                client.upload_artifact(job, relative, file.read_bytes())
+            except (Refused, Unavailable) as exc:
+                log(f"[bastion-agent] artifact {relative} was not uploaded: {exc}\n")
+            else:
+                log(f"[bastion-agent] uploaded artifact {relative} ({size} bytes)\n")
+    return len(done)

@@ -174,3 +174,25 @@ def test_second_stop_signal_cancels_the_running_job_and_exits(agents: Agents) ->
         assert Agent.objects.get(name="impatient").state == AgentState.DISCONNECTED
     finally:
         kill_group_quietly(shell)
+
+
+def test_artifact_paths_are_uploaded_after_the_command(agents: Agents) -> None:
+    from bastion.jobs.models import Artifact
+
+    world = World()
+    job = world.job(
+        payload={
+            "command": "mkdir -p out && echo report > out/report.txt && echo x > out/skip.log "
+            "&& ln -s /etc/hostname out/link.txt && exit 1",
+            "artifact_paths": ["out/*.txt", "../escape/*"],
+        }
+    )
+    agents.start(world.token)
+    done = wait_for(lambda: finished(job))
+    assert done.state == JobState.FAILED  # uploaded whatever the exit status
+    artifacts = list(Artifact.objects.filter(job=done))
+    assert [a.path for a in artifacts] == ["out/report.txt"]  # no symlink, no other glob
+    with artifacts[0].file.open("rb") as stored:
+        assert stored.read() == b"report\n"
+    text = log_text(done)
+    assert "uploaded artifact out/report.txt" in text and "must stay inside the job" in text
