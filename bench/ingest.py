@@ -16,6 +16,8 @@ over the time from the first request to the last grouped event), and the peak RS
 server's processes. Ends with one line:
 ``RESULT ingest accepted_ratio=... grouped_ratio=... p99_ms=... lost=...``
 
+Before the measured run, each server gets ``--warmup`` other events (not measured), grouped.
+
 Usage: ``.venv/bin/python bench/ingest.py [--events 20000] [--concurrency 16] [--skip-bugsink]``
 """
 
@@ -36,14 +38,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from pathlib import Path
-from typing import Any
 
 import brotli
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 BUGSINK_VENV = Path(os.environ.get("BUGSINK_VENV", "/tmp/bastion-bench/bugsink-venv"))
-WORKERS, THREADS = int(os.environ.get("BENCH_WORKERS", "2")), int(os.environ.get("BENCH_THREADS", "8"))
+WORKERS, THREADS = (
+    int(os.environ.get("BENCH_WORKERS", "2")),
+    int(os.environ.get("BENCH_THREADS", "8")),
+)
 
 
 # --- events from the real SDK ---------------------------------------------------------------
@@ -80,10 +84,12 @@ def capture_envelopes(count: int, distinct: int = 30) -> list[bytes]:
             scope.set_tag("region", ("eu", "us", "ap")[n % 3])
             scope.set_user({"id": str(n % 500), "email": f"user{n % 500}@example.test"})
             scope.add_breadcrumb(category="http", message=f"GET /cart/{n}", level="info")
-            scope.set_context("request", {"url": f"http://shop.test/checkout/{n}", "method": "POST"})
+            scope.set_context(
+                "request", {"url": f"http://shop.test/checkout/{n}", "method": "POST"}
+            )
             try:
                 handler(kinds[n % distinct], n, n % 500)
-            except Exception:
+            except Exception:  # noqa: BLE001 - every one of them is the event we want
                 sentry_sdk.capture_exception()
     sentry_sdk.get_client().close()
     return [brotli.compress(body, quality=4) for body in captured]
@@ -160,8 +166,14 @@ def start_bastion() -> Server:
         "DJANGO_SETTINGS_MODULE": "bastion.settings",
     }
     env.pop("BASTION_DATABASE_URL", None)
-    subprocess.run([str(VENV_BIN / "bastion"), "migrate"], env=env, check=True, cwd=ROOT,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [str(VENV_BIN / "bastion"), "migrate"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=300,
+    )
     setup = (
         "import django; django.setup()\n"
         "from bastion.core.access import Principal\n"
@@ -173,27 +185,49 @@ def start_bastion() -> Server:
         "key = create_dsn_key(p, project)\n"
         "print(project.pk, public_key_of(key))\n"
     )
-    out = subprocess.run([str(VENV_BIN / "python"), "-c", setup], env=env, check=True, cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", setup],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     project_id, public_key = out.stdout.split()[-2:]
     proc = _spawn(
-        [str(VENV_BIN / "gunicorn"), "bastion.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
-         "--log-level", "warning"],
-        env, ROOT, workdir / "server.log",
+        [
+            str(VENV_BIN / "gunicorn"),
+            "bastion.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        ROOT,
+        workdir / "server.log",
     )
     wait_http(port, "/healthz")
     db = workdir / "bastion.sqlite3"
-    return Server("bastion", port, project_id, public_key, [proc],
-                  lambda: _count(db, "errors_event"), workdir)
+    return Server(
+        "bastion", port, project_id, public_key, [proc], lambda: _count(db, "errors_event"), workdir
+    )
 
 
 def ensure_bugsink_venv() -> Path:
     python = BUGSINK_VENV / "bin" / "python"
     if not (BUGSINK_VENV / "bin" / "bugsink-manage").exists():
         subprocess.run([sys.executable, "-m", "venv", str(BUGSINK_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "bugsink"], check=True,
-                       timeout=900)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "bugsink"], check=True, timeout=900
+        )
     return BUGSINK_VENV / "bin"
 
 
@@ -202,36 +236,76 @@ def start_bugsink() -> Server:
     workdir = Path(tempfile.mkdtemp(prefix="bench-bugsink-"))
     port = free_port()
     subprocess.run(
-        [str(bin_dir / "bugsink-create-conf"), "--template=singleserver", f"--host=127.0.0.1:{port}",
-         f"--base-dir={workdir}", f"--output-file={workdir / 'bugsink_conf.py'}"],
-        check=True, cwd=workdir, capture_output=True,
+        [
+            str(bin_dir / "bugsink-create-conf"),
+            "--template=singleserver",
+            f"--host=127.0.0.1:{port}",
+            f"--base-dir={workdir}",
+            f"--output-file={workdir / 'bugsink_conf.py'}",
+        ],
+        check=True,
+        cwd=workdir,
+        capture_output=True,
     )
     with (workdir / "bugsink_conf.py").open("a") as conf:
-        conf.write('\nALLOWED_HOSTS = ["*"]\nBUGSINK["BASE_URL"] = "http://127.0.0.1:%d"\n' % port)
+        conf.write(f'\nALLOWED_HOSTS = ["*"]\nBUGSINK["BASE_URL"] = "http://127.0.0.1:{port}"\n')
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bugsink_conf", "PYTHONPATH": str(workdir)}
     for args in (["migrate"], ["migrate", "--database=snappea"]):
-        subprocess.run([str(bin_dir / "bugsink-manage"), *args], env=env, cwd=workdir, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [str(bin_dir / "bugsink-manage"), *args],
+            env=env,
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     setup = (
         "from teams.models import Team; from projects.models import Project\n"
         "t = Team.objects.create(name='bench')\n"
         "p = Project.objects.create(team=t, name='shop', slug='shop')\n"
         "print(p.id, p.sentry_key.hex)\n"
     )
-    out = subprocess.run([str(bin_dir / "bugsink-manage"), "shell", "-c", setup], env=env,
-                         cwd=workdir, check=True, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(bin_dir / "bugsink-manage"), "shell", "-c", setup],
+        env=env,
+        cwd=workdir,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     project_id, public_key = out.stdout.split()[-2:]
     server = _spawn(
-        [str(bin_dir / "gunicorn"), "bugsink.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(WORKERS), "--threads", str(THREADS), "--worker-class", "gthread",
-         "--log-level", "warning"],
-        env, workdir, workdir / "server.log",
+        [
+            str(bin_dir / "gunicorn"),
+            "bugsink.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(WORKERS),
+            "--threads",
+            str(THREADS),
+            "--worker-class",
+            "gthread",
+            "--log-level",
+            "warning",
+        ],
+        env,
+        workdir,
+        workdir / "server.log",
     )
     digest = _spawn([str(bin_dir / "bugsink-runsnappea")], env, workdir, workdir / "snappea.log")
     wait_http(port, "/")
     db = workdir / "db.sqlite3"
-    return Server("bugsink", port, project_id, public_key, [server, digest],
-                  lambda: _count(db, "events_event"), workdir)
+    return Server(
+        "bugsink",
+        port,
+        project_id,
+        public_key,
+        [server, digest],
+        lambda: _count(db, "events_event"),
+        workdir,
+    )
 
 
 # --- load and measurement -------------------------------------------------------------------
@@ -290,7 +364,19 @@ class Run:
         return self.grouped / total if total else 0.0
 
 
-def replay(server: Server, bodies: list[bytes], concurrency: int, group_timeout: float) -> Run:
+def warm_up(server: Server, bodies: list[bytes], concurrency: int, timeout: float) -> int:
+    """Send the warm-up events (not measured) and wait until they are grouped."""
+    run = replay(server, bodies, concurrency, timeout, already_grouped=0)
+    return run.grouped
+
+
+def replay(
+    server: Server,
+    bodies: list[bytes],
+    concurrency: int,
+    group_timeout: float,
+    already_grouped: int = 0,
+) -> Run:
     run = Run(server.name)
     lock = threading.Lock()
     next_index = iter(range(len(bodies)))
@@ -346,7 +432,7 @@ def replay(server: Server, bodies: list[bytes], concurrency: int, group_timeout:
     last_200 = time.monotonic()
     deadline = last_200 + group_timeout
     while True:
-        run.grouped = server.count_grouped()
+        run.grouped = server.count_grouped() - already_grouped
         if run.grouped >= run.accepted or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -372,7 +458,9 @@ def table(runs: list[Run]) -> str:
         ("peak RSS MiB", *[f"{r.peak_rss_mib:.0f}" for r in runs]),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,13 +468,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--group-timeout", type=float, default=1800.0)
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured events first")
     parser.add_argument("--skip-bugsink", action="store_true")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    bodies = capture_envelopes(args.events)
-    print(f"captured {len(bodies)} envelopes from sentry-sdk in {time.monotonic() - started:.1f}s "
-          f"({sum(map(len, bodies)) / len(bodies):.0f} bytes each, brotli)", flush=True)
+    captured = capture_envelopes(args.events + args.warmup)
+    warm, bodies = captured[: args.warmup], captured[args.warmup :]
+    print(
+        f"captured {len(bodies)} envelopes from sentry-sdk in {time.monotonic() - started:.1f}s "
+        f"({sum(map(len, bodies)) / len(bodies):.0f} bytes each, brotli)",
+        flush=True,
+    )
     runs: list[Run] = []
     starters: list[Callable[[], Server]] = [start_bastion]
     if not args.skip_bugsink:
@@ -394,8 +487,14 @@ def main(argv: list[str] | None = None) -> int:
     for start in starters:
         server = start()
         try:
-            print(f"{server.name}: replaying on port {server.port} ...", flush=True)
-            runs.append(replay(server, bodies, args.concurrency, args.group_timeout))
+            print(f"{server.name}: warming up on port {server.port} ...", flush=True)
+            grouped = warm_up(server, warm, args.concurrency, args.group_timeout)
+            print(f"{server.name}: replaying ...", flush=True)
+            runs.append(
+                replay(
+                    server, bodies, args.concurrency, args.group_timeout, already_grouped=grouped
+                )
+            )
         finally:
             server.stop()
             print(f"(server files in {server.workdir})")
@@ -404,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(runs))
     ours = runs[0]
     theirs = runs[1] if len(runs) > 1 else None
-    accepted_ratio = ours.accepted_eps / theirs.accepted_eps if theirs and theirs.accepted_eps else 0.0
+    accepted_ratio = (
+        ours.accepted_eps / theirs.accepted_eps if theirs and theirs.accepted_eps else 0.0
+    )
     grouped_ratio = ours.grouped_eps / theirs.grouped_eps if theirs and theirs.grouped_eps else 0.0
     lost = ours.accepted - ours.grouped
     print(
