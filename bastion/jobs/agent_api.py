@@ -54,9 +54,17 @@ class SessionTokenAuth(_TokenHeader):
             return None
 
 
-registration_auth = _TokenHeader()
+class RegistrationTokenAuth(_TokenHeader):
+    """A cluster's agent (registration) token, checked by ``register_agent`` itself."""
+
+
+class JobTokenAuth(_TokenHeader):
+    """A per-job token, checked against the job id of the path by ``job_for_token``."""
+
+
+registration_auth = RegistrationTokenAuth()
 session_auth = SessionTokenAuth()
-job_auth = _TokenHeader()
+job_auth = JobTokenAuth()
 
 
 @contextmanager
