@@ -58,6 +58,18 @@ class _StopRun(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """How performing one step went."""
+
+    condition: bool | None = None
+    error: str = ""
+    selector: str = ""
+    note: str = ""
+    # A step inside this block failed and stopped the run.
+    inner_stop: bool = False
+
+
 class Run:
     """The mutable state of a run; ``actions.perform`` drives the page through it."""
 
@@ -280,14 +292,79 @@ class Run:
             self.on_step(result)
 
     async def run_step(self, step: Step, index: str) -> None:
-        from bastion.browser.runner import actions
-
+        """Run one step (and, for blocks, its children); record its result; raise _StopRun
+        when the run cannot go on."""
         module = self._module_chain[-1] if self._module_chain else ""
+        if self._skipped_or_stopped(step, index, module):
+            return
+        # What the page did since the previous step ended counts against this step.
+        events = StepEvents()
+        events.absorb(self.events)
+        self.events = events
+        # A step may open one tab / start one download; it may arrive after the step ends.
+        if step.opens_tab:
+            self.expected_popups = 1
+        if step.allow_download:
+            self.expected_downloads = 1
+        started, position = time.monotonic(), len(self.results)
+        try:
+            attempt = await self._attempt(step, index)
+        except ExitTest as exit_:
+            verdict = "passing" if exit_.passing else "failing"
+            note = f"test exited {verdict}"
+            self._record(
+                StepResult(index, step.action, step.name, "passed", note=note, module=module)
+            )
+            raise
+        error = attempt.error
+        if events.fatal:
+            self.aborted = events.fatal
+            error = events.fatal
+        if events.faults and not error:
+            error = "; ".join(events.faults)
+        status: StepStatus = "failed" if error else "passed"
+        note = attempt.note
+        if attempt.condition is False:
+            status, note = "skipped", note or "condition was false"
+        wants_shot = status == "failed" or (
+            status == "passed" and (step.screenshot or self.screenshot_every_step)
+        )
+        shot = await self.screenshot(f"step-{index}") if wants_shot and not self.aborted else ""
+        result = StepResult(
+            index=index,
+            action=step.action,
+            name=step.name,
+            status=status,
+            duration_ms=round((time.monotonic() - started) * 1000, 1),
+            error=self.variables.mask(error),
+            optional=step.optional,
+            soft=step.soft,
+            selector_used=self.variables.mask(attempt.selector),
+            screenshot=shot,
+            console_errors=tuple(events.console_errors),
+            failed_requests=tuple(events.failed_requests),
+            dialogs=tuple(events.dialogs),
+            module=module,
+            condition=attempt.condition,
+            note=self.variables.mask(note),
+        )
+        self._record(result, at=position if step.action in _NESTING else None)
+        self.events = StepEvents()
+        self._last_action = step.action
+        if attempt.inner_stop:
+            raise _StopRun
+        if status == "failed" and (self.aborted or not step.optional):
+            self.failed = True
+            if self.aborted or not step.soft:
+                raise _StopRun
+
+    def _skipped_or_stopped(self, step: Step, index: str, module: str) -> bool:
+        """Record a disabled step (True); fail and stop if the run is aborted or out of time."""
         if step.disabled:
             self._record(
                 StepResult(index, step.action, step.name, "skipped", note="disabled", module=module)
             )
-            return
+            return True
         if self.aborted or time.monotonic() > self.deadline:
             reason = self.aborted or "the run went over its time limit"
             self.failed = True
@@ -295,107 +372,45 @@ class Run:
                 StepResult(index, step.action, step.name, "failed", error=reason, module=module)
             )
             raise _StopRun
-        # What the page did since the previous step ended counts against this step.
-        events = StepEvents()
-        events.absorb(self.events)
-        # A step may open one tab / start one download; it may arrive after the step ends.
-        if step.opens_tab:
-            self.expected_popups = 1
-        if step.allow_download:
-            self.expected_downloads = 1
-        self.events = events
-        stop: _StopRun | None = None
-        started = time.monotonic()
-        position = len(self.results)
-        error, condition, selector, note = "", None, "", ""
-        over_time = False
+        return False
+
+    async def _attempt(self, step: Step, index: str) -> _Attempt:
+        """Evaluate the step's condition and perform it within its time budget."""
+        from bastion.browser.runner import actions
+
         timeout_ms = step.timeout_ms or self.test.timeout_ms
+        condition: bool | None = None
+        over_time = False
         try:
             if step.when:
                 condition = await asyncio.wait_for(
                     actions.truthy(self, step.when), timeout_ms / 1000 + HANG_GRACE_S
                 )
-            if condition is not False:
-                budget = _step_budget(step, timeout_ms)
-                remaining = max(self.deadline - time.monotonic(), 0.05)
-                if budget is not None and remaining < budget:
-                    budget, over_time = remaining, True
-                outcome = await asyncio.wait_for(
-                    actions.perform(self, step, index, timeout_ms), budget
-                )
-                selector, note = outcome.selector, outcome.note
-        except ExitTest as exit_:
-            verdict = "passing" if exit_.passing else "failing"
-            self._record(
-                StepResult(
-                    index,
-                    step.action,
-                    step.name,
-                    "passed",
-                    note=f"test exited {verdict}",
-                    module=module,
-                )
-            )
-            raise
-        except _StopRun as inner:
-            stop = inner
-            error = "a step inside failed"
+            if condition is False:
+                return _Attempt(condition=False)
+            budget = _step_budget(step, timeout_ms)
+            remaining = max(self.deadline - time.monotonic(), 0.05)
+            if budget is not None and remaining < budget:
+                budget, over_time = remaining, True
+            outcome = await asyncio.wait_for(actions.perform(self, step, index, timeout_ms), budget)
+            return _Attempt(condition=condition, selector=outcome.selector, note=outcome.note)
+        except _StopRun:
+            return _Attempt(condition=condition, error="a step inside failed", inner_stop=True)
         except TimeoutError:
             if over_time:
                 error = "the run went over its time limit"
             else:
-                error = f"step did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f} s: the page is not responding"
+                error = (
+                    f"step did not finish within {timeout_ms / 1000 + HANG_GRACE_S:.0f} s: "
+                    "the page is not responding"
+                )
             self._fatal(error)
+            return _Attempt(condition=condition, error=error)
         except (StepFailure, PlaywrightError, UnknownVariable) as exc:
             error = describe(exc)
             if isinstance(exc, RunAborted):
                 self._fatal(error)
-        if events.fatal:
-            self.aborted = events.fatal
-            error = events.fatal
-        if events.faults and not error:
-            error = "; ".join(events.faults)
-        duration = (time.monotonic() - started) * 1000
-        status: StepStatus
-        if condition is False:
-            status = "skipped"
-            note = note or "condition was false"
-        else:
-            status = "failed" if error else "passed"
-        shot = ""
-        if (
-            status == "failed"
-            or ((step.screenshot or self.screenshot_every_step) and status == "passed")
-        ) and not self.aborted:
-            shot = await self.screenshot(f"step-{index}")
-        result = StepResult(
-            index=index,
-            action=step.action,
-            name=step.name,
-            status=status,
-            duration_ms=round(duration, 1),
-            error=self.variables.mask(error),
-            optional=step.optional,
-            soft=step.soft,
-            selector_used=self.variables.mask(selector),
-            screenshot=shot,
-            console_errors=tuple(events.console_errors),
-            failed_requests=tuple(events.failed_requests),
-            dialogs=tuple(events.dialogs),
-            module=module,
-            condition=condition,
-            note=self.variables.mask(note),
-        )
-        self._record(result, at=position if step.action in _NESTING else None)
-        self.events = StepEvents()
-        self._last_action = step.action
-        if stop is not None:
-            raise stop
-        if status == "failed" and (self.aborted or not step.optional):
-            if not step.optional or self.aborted:
-                self.failed = True
-            if self.aborted or not step.soft:
-                raise _StopRun
+            return _Attempt(condition=condition, error=error)
 
     async def run_module(self, step: Step, index: str) -> None:
         module = self.modules(step.module)
