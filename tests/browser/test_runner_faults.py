@@ -97,14 +97,16 @@ def test_endless_dialogs_are_cut_off(browser: Browser) -> None:
 
 
 def test_unexpected_download_fails_an_allowed_one_is_kept(browser: Browser, tmp_path: Path) -> None:
-    unexpected = browser.run({"name": "dl", "start_url": "/downloads", "steps": [{"click": "#dl"}]})
+    unexpected = browser.run(
+        {"name": "dl", "start_url": "/downloads", "steps": [{"click": "#dl"}, {"wait": 1500}]}
+    )
     assert unexpected.status == "failed"
     assert "unexpected download: 'report.txt'" in unexpected.error
     allowed = browser.run(
         {
             "name": "dl ok",
             "start_url": "/downloads",
-            "steps": [{"click": "#dl", "allow_download": True}, {"wait": 500}],
+            "steps": [{"click": "#dl", "allow_download": True}],
         },
         artifacts_dir=tmp_path,
     )
@@ -114,7 +116,7 @@ def test_unexpected_download_fails_an_allowed_one_is_kept(browser: Browser, tmp_
 
 def test_unexpected_popup_fails_and_is_closed(browser: Browser) -> None:
     result = browser.run(
-        {"name": "popup", "start_url": "/tabs", "steps": [{"click": "#popup"}, {"wait": 400}]}
+        {"name": "popup", "start_url": "/tabs", "steps": [{"click": "#popup"}, {"wait": 1500}]}
     )
     assert result.status == "failed"
     assert f"unexpected pop-up: {browser.lab.url}/tabs/target?popup=1" in result.error

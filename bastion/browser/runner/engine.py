@@ -27,6 +27,8 @@ MAX_EVENTS_PER_STEP = 50
 # After these actions a download or pop-up may still be on its way when the step returns.
 SETTLE_AFTER = frozenset({"click", "double_click", "press"})
 SETTLE_S = 0.3
+DOWNLOAD_SAVE_S = 30.0
+EXPECTED_DOWNLOAD_S = 5.0
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Run:
         self._last_action = ""
         self.expected_popups = 0
         self.expected_downloads = 0
+        self._saving: list[asyncio.Future[None]] = []
         self._module_chain: list[str] = []
         self._watch_page(page)
         context.on("page", self._on_new_page)
@@ -168,8 +171,10 @@ class Run:
             self.expected_downloads -= 1
             target = self.artifacts / "downloads" / Path(name).name
             target.parent.mkdir(parents=True, exist_ok=True)
+            saving = asyncio.ensure_future(download.save_as(target))
+            self._saving.append(saving)
             try:
-                await download.save_as(target)
+                await saving
             except PlaywrightError as exc:
                 self.events.add(self.events.faults, f"download {name!r} failed: {exc}")
             return
@@ -251,6 +256,12 @@ class Run:
         run on faults that happened after the last step ended."""
         if self._last_action in SETTLE_AFTER and not self.aborted:
             await asyncio.sleep(SETTLE_S)
+        waiting_until = time.monotonic() + EXPECTED_DOWNLOAD_S
+        while self.expected_downloads > 0 and time.monotonic() < waiting_until and not self.aborted:
+            await asyncio.sleep(0.05)  # an allowed download that has not started yet
+        if self._saving:
+            # Downloads the test expected are written before the context closes.
+            await asyncio.wait(self._saving, timeout=DOWNLOAD_SAVE_S)
         late = self.events
         if late.faults or late.fatal:
             error = late.fatal or "; ".join(late.faults)
