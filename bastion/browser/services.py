@@ -33,7 +33,7 @@ from bastion.browser.spec import (
     check_modules,
     load_test,
 )
-from bastion.browser.spec.modules import users_of
+from bastion.browser.spec.modules import affected_by
 from bastion.core import audit
 from bastion.core.access import Principal, projects_for, require_role
 from bastion.core.models import Project, Role
@@ -87,10 +87,11 @@ def project_modules(project: Project) -> ModuleResolver:
 
 
 def tests_using_module(principal: Principal, module: StoredTest) -> list[StoredTest]:
-    """The tests that import ``module``: what to re-run after changing it."""
+    """The tests that import ``module``, directly or through other modules: what to re-run
+    after changing it."""
     tests = {t.slug: t for t in tests_for(principal, module.project)}
     parsed = {slug: load_test(t.definition, default_name=slug) for slug, t in tests.items()}
-    return [tests[slug] for slug in users_of(module.slug, parsed)]
+    return [tests[slug] for slug in affected_by(module.slug, parsed)]
 
 
 # -- actions ------------------------------------------------------------------------------

@@ -66,6 +66,11 @@ def test_save_validates_versions_and_audits(setup: tuple[Principal, object]) -> 
         ("browser.test.update", str(checkout.pk)),
     ]
     assert [t.slug for t in services.tests_using_module(principal, login)] == ["checkout"]
+    services.save_test(principal, project, {"name": "Nightly", "steps": [{"module": "checkout"}]})
+    assert [t.slug for t in services.tests_using_module(principal, login)] == [
+        "checkout",
+        "nightly",
+    ]
 
 
 def test_invalid_definitions_change_nothing(setup: tuple[Principal, object]) -> None:

@@ -21,7 +21,7 @@ from bastion.browser.spec import (
     load_test_file,
     parse_selector,
 )
-from bastion.browser.spec.modules import users_of
+from bastion.browser.spec.modules import affected_by, users_of
 from bastion.browser.spec.selectors import SelectorError
 
 
@@ -199,6 +199,9 @@ def test_modules_resolve_from_a_folder_and_cycles_are_refused(tmp_path: Path) ->
     with pytest.raises(SpecError, match="outside"):
         check_modules(load_test({"name": "m", "steps": [{"module": "../etc/passwd"}]}), modules)
     assert users_of("login", {"main": main, "other": load_test({"name": "o"})}) == ["main"]
+    wrapper = load_test({"name": "wrapper", "steps": [{"module": "main"}]})
+    tests = {"main": main, "wrapper": wrapper, "other": load_test({"name": "o"})}
+    assert affected_by("login", tests) == ["main", "wrapper"]
 
 
 def test_steps_are_frozen_values() -> None:

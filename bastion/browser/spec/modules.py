@@ -100,3 +100,17 @@ def users_of(module_name: str, tests: dict[str, BrowserTest]) -> list[str]:
         for name, test in tests.items()
         if any(step.module == module_name for step in iter_module_steps(test.steps))
     )
+
+
+def affected_by(module_name: str, tests: dict[str, BrowserTest]) -> list[str]:
+    """Every test that imports the module directly or through other modules (bounded by the
+    number of tests): what a change to the module may break."""
+    affected: set[str] = set()
+    frontier = [module_name]
+    while frontier and len(affected) < len(tests):
+        current = frontier.pop()
+        for name in users_of(current, tests):
+            if name not in affected and name != module_name:
+                affected.add(name)
+                frontier.append(name)
+    return sorted(affected)
