@@ -207,3 +207,15 @@ def test_unknown_cluster_is_404(world: World, owner_client: Client) -> None:
         f"/o/{world.org.slug}/settings/clusters/ghost/queues/", {"key": "q"}
     )
     assert response.status_code == 404
+
+
+def test_admins_only_see_controls_for_people_they_can_manage(world: World) -> None:
+    admin = make_member(world.org, Role.ADMIN)
+    owner_membership = Membership.objects.get(user=world.owner)
+    admin_membership = Membership.objects.get(user=admin)
+    response = login_client(admin).get(f"/o/{world.org.slug}/settings/members/")
+    html = response.content.decode()
+    assert f"/members/{owner_membership.pk}/role/" not in html
+    assert f"/members/{admin_membership.pk}/role/" in html
+    assert '<option value="owner"' not in html
+    assert "Only an owner can change this" in html

@@ -107,8 +107,7 @@ def page(
 ) -> HttpResponse:
     ctx = dict(context or {})
     ctx.setdefault("section", section)
-    response = render(request, template, ctx, status=status)
-    return response
+    return render(request, template, ctx, status=status)
 
 
 def can(request: HttpRequest, minimum: str) -> bool:

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bastion.core import services
 from bastion.core.access import api_tokens_for, members_for, projects_for
-from bastion.core.models import Invitation, Membership, Organization, Role
+from bastion.core.models import Invitation, Membership, Organization, Role, role_at_least
 from bastion.jobs import services as jobs
 from bastion.jobs.models import Cluster
 from bastion.web.forms import (
@@ -94,11 +94,18 @@ def _members(
             ).order_by("-created_at")
             if invitation.is_pending
         ]
+    own = getattr(request, "bastion_role", None) or Role.VIEWER
+    members = list(members_for(principal, organization))
+    grantable = [(value, label) for value, label in Role.choices if role_at_least(own, value)]
+    form = form or InviteForm()
+    form.fields["role"].choices = grantable  # type: ignore[attr-defined]
     context: dict[str, Any] = {
-        "members": list(members_for(principal, organization)),
+        "members": members,
+        # Admins manage people up to their own rank; the actions enforce it either way.
+        "manageable": {m.pk for m in members if role_at_least(own, m.role)},
         "invitations": invitations,
-        "form": form or InviteForm(),
-        "roles": Role.choices,
+        "form": form,
+        "roles": grantable,
         "tab": "members",
     }
     return page(request, "web/settings/members.html", context, section="settings", status=status)
