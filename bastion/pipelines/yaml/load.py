@@ -21,7 +21,7 @@ _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _TOKEN = re.compile(
     r"\$\$|\\\$|\$(?P<bare>" + _NAME + r")|\$\{(?P<name>" + _NAME + r")(?P<rest>[^}]*)\}"
 )
-_SUBSTRING = re.compile(r"^:(-?\d+)(?::(\d+))?$")
+_SUBSTRING = re.compile(r"^:\s*(-?\d+)(?::(\d+))?$")
 
 
 class _Loader(yaml.SafeLoader):
