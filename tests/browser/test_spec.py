@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bastion.browser.importers.playwright_script import export_playwright
 from bastion.browser.spec import (
     ACTIONS,
     DirectoryModules,
@@ -94,6 +95,11 @@ def test_every_action_round_trips_through_yaml() -> None:
     assert {s.action for s in test.steps} == set(ACTIONS)
     again = load_test(__import__("yaml").safe_load(dump_test(test)))
     assert again == test
+    # Every action also exports to a Playwright script that compiles.
+    login = load_test({"name": "login", "steps": [{"goto": "/login"}]})
+    script = export_playwright(test, "http://127.0.0.1:1", lambda name: login)
+    compile(script, "exported.py", "exec")
+    assert "page.set_viewport_size({'width': 800, 'height': 600})" in script
 
 
 def test_validation_names_step_index_name_and_field() -> None:

@@ -196,10 +196,17 @@ class _Emitter:
                 self.emit(indent, f"print('optional step failed:', {step.label!r})")
 
     def body(self, step: Step, indent: int) -> None:
-        a, e = step.action, self.emit
         value = repr(step.value or "")
         loc = self.locator(step.target) if step.target else 'frame.locator("body")'
         timeout = f", timeout={step.timeout_ms}" if step.timeout_ms else ""
+        for part in (self._actions, self._checks, self._context, self._blocks):
+            if part(step, indent, value, loc, timeout):
+                return
+        raise ValueError(f"no export for action {step.action!r}")
+
+    def _actions(self, step: Step, indent: int, value: str, loc: str, timeout: str) -> bool:
+        """Navigation and interaction."""
+        a, e = step.action, self.emit
         if a == "goto":
             e(indent, f"page.goto(urljoin(BASE_URL or page.url, render({value})){timeout})")
             e(indent, "frame = page.main_frame")
@@ -242,7 +249,14 @@ class _Emitter:
                     indent,
                     f"frame.evaluate('([x, y]) => window.scrollBy(x, y)', [{step.x}, {step.y}])",
                 )
-        elif a == "wait":
+        else:
+            return False
+        return True
+
+    def _checks(self, step: Step, indent: int, value: str, loc: str, timeout: str) -> bool:
+        """Waits, assertions, variables and scripts."""
+        a, e = step.action, self.emit
+        if a == "wait":
             e(indent, f"page.wait_for_timeout({step.ms})")
         elif a in ("wait_for_element", "assert_element"):
             e(indent, _STATES[step.state].format(l=loc))
@@ -294,7 +308,14 @@ class _Emitter:
             target = loc if step.target else "page"
             masks = ", ".join(f"one(frame, {format_selector(s)!r})" for s in step.exclude)
             e(indent, f"{target}.screenshot(path={name + '.png'!r}, mask=[{masks}])")
-        elif a == "switch_frame":
+        else:
+            return False
+        return True
+
+    def _context(self, step: Step, indent: int, value: str, loc: str, timeout: str) -> bool:
+        """Screenshots, frames, tabs, dialogs and the viewport."""
+        a, e = step.action, self.emit
+        if a == "switch_frame":
             if step.target:
                 e(indent, f"frame = {loc}.element_handle().content_frame()")
             elif step.value == "parent":
@@ -322,7 +343,14 @@ class _Emitter:
         elif a == "exit":
             e(indent, "browser.close()")
             e(indent, f"return {0 if (step.value or 'passing') == 'passing' else 1}")
-        elif a == "if":
+        else:
+            return False
+        return True
+
+    def _blocks(self, step: Step, indent: int, value: str, loc: str, timeout: str) -> bool:
+        """Exit, control flow and modules."""
+        a, e = step.action, self.emit
+        if a == "if":
             e(indent, f"if frame.evaluate(js({step.script!r})):")
             self.steps(step.steps, indent + 1)
             if step.else_steps:
@@ -350,6 +378,9 @@ class _Emitter:
             self.steps(step.steps, indent + 1)
         elif a == "module":
             self._module(step, indent)
+        else:
+            return False
+        return True
 
     def _switch_tab(self, step: Step, indent: int) -> None:
         wanted = step.value or "last"
