@@ -218,9 +218,16 @@ def test_nul_characters_are_400(
 
 @pytest.mark.parametrize(
     "method,path",
-    [("GET", "/no/such/thing"), ("POST", "/organizations/acme/nope"), ("GET", "/jobs/abc")],
+    [("GET", "/no/such/thing"), ("POST", "/organizations/acme/nope"), ("DELETE", "/x/")],
 )
 def test_unknown_endpoints_are_json_404(team: Team, method: str, path: str) -> None:
     reply = team.as_owner().call(method, path, {})
     assert reply.status == 404
     _assert_error_body(reply.body)
+
+
+def test_malformed_id_is_400(team: Team) -> None:
+    reply = team.as_owner().get("/organizations/acme/invitations/abc")
+    assert reply.status in (400, 405)
+    reply = team.as_owner().call("DELETE", "/organizations/acme/invitations/abc")
+    assert reply.status == 400 and reply.body["errors"][0]["loc"] == ["path", "invitation_id"]

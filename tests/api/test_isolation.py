@@ -28,6 +28,8 @@ from bastion.core import services
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
 from bastion.core.tokens import new_token
+from bastion.errors import services as error_services
+from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
@@ -55,6 +57,8 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "number": lambda w: str(w.build_number),
     "step_key": lambda w: "gate",
     "build_job_id": lambda w: str(w.build_job_id),
+    "issue_id": lambda w: str(w.issue_id),
+    "key_id": lambda w: str(w.dsn_key_id),
 }
 
 
@@ -73,6 +77,8 @@ class World:
     pipeline: str
     build_number: int
     build_job_id: int
+    issue_id: int
+    dsn_key_id: int
 
 
 def build_world(slug: str) -> World:
@@ -101,6 +107,17 @@ def build_world(slug: str) -> World:
     pipeline, build_number, build_job_id = pipeline_world(
         owner, org, cluster, agent_token.plaintext
     )
+    dsn_key = error_services.create_dsn_key(owner, project)
+    now = timezone.now()
+    issue = Issue.objects.create(
+        project=project,
+        grouping_version="test:v1",
+        grouping_hash=f"{slug:0<64}"[:64],
+        title="ZeroDivisionError: division by zero",
+        first_seen=now,
+        last_seen=now,
+        event_count=1,
+    )
     return World(
         team=team,
         org=org,
@@ -115,6 +132,8 @@ def build_world(slug: str) -> World:
         pipeline=pipeline,
         build_number=build_number,
         build_job_id=build_job_id,
+        issue_id=issue.pk,
+        dsn_key_id=dsn_key.pk,
     )
 
 
