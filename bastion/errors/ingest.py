@@ -113,6 +113,8 @@ class KeyCache:
 
 
 key_cache = KeyCache()
+# BASTION_INGEST_GROUP_COMMIT=false stores each request in its own transaction, in the request
+# thread (what the test suite does, inside each test's transaction); the default batches.
 committer = GroupCommitter(
     enabled=os.environ.get("BASTION_INGEST_GROUP_COMMIT", "true").lower()
     not in {"0", "false", "no", "off"}

@@ -45,6 +45,7 @@ def create_dsn_key(
     )
     with transaction.atomic():
         key.save()
+        transaction.on_commit(key_cache.clear)  # no stale "unknown key" answer
         audit.record(
             principal.actor,
             "errors.dsn_key.create",
