@@ -24,7 +24,7 @@ def artifact_max_bytes() -> int:
 
 
 def _clean_path(path: str) -> str:
-    path = path.strip().replace("\\", "/")
+    path = path.strip().replace("\\", "/").replace("\x00", "")
     normalized = posixpath.normpath(path) if path else ""
     if (
         not normalized
@@ -59,7 +59,11 @@ def upload_artifact(job: Job, path: str, upload: UploadedFile, content_type: str
         raise JobConflict("An artifact with that path and different content already exists.")
     upload.seek(0)
     artifact = Artifact(
-        job=job, path=clean, size=size, sha256=sha256, content_type=content_type[:100]
+        job=job,
+        path=clean,
+        size=size,
+        sha256=sha256,
+        content_type=content_type.replace("\x00", "")[:100],
     )
     name = _UNSAFE.sub("_", posixpath.basename(clean))[:200] or "artifact"
     artifact.file.save(name, upload, save=False)

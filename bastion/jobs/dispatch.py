@@ -153,6 +153,16 @@ def _agent_actor(agent: Agent) -> Actor:
 # --- jobs, created by people and by other modules ---------------------------------------------
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _validate_job(kind: str, payload: Any, queue: str, agent_tags: Any, timeout_s: Any) -> None:
     errors: dict[str, list[str]] = {}
     if kind not in JobKind.values:
@@ -178,6 +188,8 @@ def _validate_job(kind: str, payload: Any, queue: str, agent_tags: Any, timeout_
         errors["agent_tags"] = ["agent_tags must map tag names to string values."]
     if timeout_s is not None and (not isinstance(timeout_s, int) or timeout_s < 1):
         errors["timeout_s"] = ["The timeout must be a positive number of seconds."]
+    if _has_nul([payload, agent_tags]):
+        errors["payload"] = ["NUL characters are not allowed."]
     if errors:
         raise ValidationError(errors)
 
@@ -203,6 +215,7 @@ def create_job(
         raise Http404("No such cluster.")
     agent_tags = {} if agent_tags is None else agent_tags
     _validate_job(kind, payload, queue, agent_tags, timeout_s)
+    label, origin = _no_nul(label), _no_nul(origin)
     now = timezone.now()
     if expires_at is None:
         expires_at = now + timedelta(seconds=int(settings.CONFIG.job_expiry_s))
@@ -275,8 +288,13 @@ def cancel_job(principal: Principal, job: Job) -> Job:
 # --- agent registration and sessions ----------------------------------------------------------
 
 
+def _no_nul(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; nothing legitimate needs it in a name or label.
+    return text.replace("\x00", "")
+
+
 def _split_tags(tags: dict[str, str]) -> tuple[str, dict[str, str]]:
-    rest = {str(k): str(v) for k, v in tags.items() if k != "queue"}
+    rest = {_no_nul(str(k)): _no_nul(str(v)) for k, v in tags.items() if k != "queue"}
     queue = str(tags.get("queue") or DEFAULT_QUEUE)
     try:
         slug_validator(queue)
@@ -312,9 +330,9 @@ def register_agent(
         agent = Agent.objects.create(
             cluster=cluster,
             registration_token=token,
-            name=(name or hostname or "agent")[:200],
-            hostname=hostname[:255],
-            version=version[:50],
+            name=_no_nul(name or hostname or "agent")[:200],
+            hostname=_no_nul(hostname)[:255],
+            version=_no_nul(version)[:50],
             pid=pid,
             ip=client_ip(),
             queue=queue_key,

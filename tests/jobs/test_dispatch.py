@@ -363,3 +363,13 @@ def test_system_principal_acts_as_owner_of_one_organization_only() -> None:
     assert services.create_cluster(principal, world.org, name="made-by-cli").name == "made-by-cli"
     with pytest.raises(Http404):
         services.create_cluster(principal, other, name="nope")
+
+
+def test_nul_characters_are_refused_or_dropped() -> None:
+    world = World()
+    with pytest.raises(ValidationError):
+        world.job(payload={"command": "echo \x00"})
+    job = world.job(payload={"command": "printf 'a\\u0000b'"}, label="l\x00abel")
+    assert job.label == "label"
+    agent = dispatch.register_agent(world.token, name="n\x00ame", tags={"o\x00s": "x"}).agent
+    assert (agent.name, agent.tags) == ("name", {"os": "x"})
