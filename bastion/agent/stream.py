@@ -19,7 +19,7 @@ SECRET_NAME = re.compile(
     r"|_CONNECTION_STRING|_API_KEY)$"
 )
 FLUSH_S = 0.5
-# A partial line is held back (so a secret is never split across chunks) until this size.
+# A partial line is held back for one flush at most, and never beyond this size.
 MAX_HELD_CHARS = 64 * 1024
 CHUNK_CHARS = 256 * 1024
 
@@ -39,6 +39,7 @@ class LogStreamer:
         self.seq = 0
         self.failed_chunks = 0
         self._buffer: list[str] = []
+        self._held = False
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._done = threading.Event()
@@ -62,8 +63,12 @@ class LogStreamer:
         with self._lock:
             text = "".join(self._buffer)
             self._buffer.clear()
-            cut = len(text) if final or len(text) > MAX_HELD_CHARS else text.rfind("\n") + 1
-            if cut < len(text):
+            # A partial line waits one flush for its end (so a secret printed in two writes is
+            # still redacted whole), then goes anyway: progress output without newlines shows.
+            whole = final or self._held or len(text) > MAX_HELD_CHARS
+            cut = len(text) if whole else text.rfind("\n") + 1
+            self._held = cut < len(text)
+            if self._held:
                 self._buffer.append(text[cut:])
             return text[:cut]
 

@@ -196,3 +196,13 @@ def test_artifact_paths_are_uploaded_after_the_command(agents: Agents) -> None:
         assert stored.read() == b"report\n"
     text = log_text(done)
     assert "uploaded artifact out/report.txt" in text and "must stay inside the job" in text
+
+
+def test_output_without_newline_streams_while_the_job_runs(agents: Agents) -> None:
+    world = World()
+    job = world.job("printf 'progress 50%%'; sleep 300", timeout_s=60)
+    agents.start(world.token, "--cancel-grace-period", "1")
+    assert wait_for(lambda: "progress 50%" in log_text(job), timeout=15)
+    assert Job.objects.get(pk=job.pk).state == JobState.RUNNING
+    dispatch.cancel_job(world.principal, job)
+    assert wait_for(lambda: finished(job)).state == JobState.CANCELED
