@@ -37,6 +37,7 @@ from bastion.pipelines.yaml import (
     CommandStep,
     GroupStep,
     Pipeline,
+    Step,
     TriggerStep,
     WaitStep,
     parse_pipeline,
@@ -73,6 +74,12 @@ class _Run:
     steps: dict[str, BuildStep]
     jobs: dict[int, list[BuildJob]]
     dirty: set[str] = field(default_factory=set)
+    definitions: dict[str, Step] = field(default_factory=dict)
+
+    def step(self, key: str) -> Step:
+        if not self.definitions:
+            self.definitions = {step.key: step for step in self.pipeline.steps}
+        return self.definitions[key]
 
     def set_state(self, step: BuildStep, state: str) -> None:
         if step.state == state:
@@ -213,7 +220,7 @@ def _trigger_progress(run: _Run, row: BuildStep, step: TriggerStep) -> None:
 def _dependencies(run: _Run, row: BuildStep) -> bool | None:
     """True: may run; False: a dependency failed; None: still waiting."""
     ok = True
-    allow_any = run.pipeline.step(row.key).allow_dependency_failure
+    allow_any = run.step(row.key).allow_dependency_failure
     for need in row.needs:
         dep = run.steps.get(need["key"])
         if dep is None:
@@ -231,7 +238,7 @@ def _dependencies(run: _Run, row: BuildStep) -> bool | None:
 
 
 def _start(run: _Run, row: BuildStep) -> None:
-    step = run.pipeline.step(row.key)
+    step = run.step(row.key)
     if isinstance(step, GroupStep):
         children = [run.steps[k] for k in step.children if k in run.steps]
         if all(c.state in STEP_OK for c in children):
@@ -255,7 +262,7 @@ def _start(run: _Run, row: BuildStep) -> None:
 
 
 def _group_ready(run: _Run, row: BuildStep) -> bool:
-    step = run.pipeline.step(row.key)
+    step = run.step(row.key)
     return isinstance(step, GroupStep) and all(
         run.steps[k].state in STEP_FINISHED for k in step.children if k in run.steps
     )
@@ -271,7 +278,7 @@ def _pass(run: _Run) -> bool:
     for row in run.steps.values():
         if row.is_finished:
             continue
-        step = run.pipeline.step(row.key)
+        step = run.step(row.key)
         if run.build.cancel_requested_at and row.state in (StepState.WAITING, StepState.BLOCKED):
             run.set_state(row, StepState.CANCELED)
         elif row.state == StepState.RUNNING and isinstance(step, CommandStep):
@@ -323,7 +330,7 @@ def _create_jobs(run: _Run) -> None:
     taken: dict[str, int] = {}
     principal = scheduler_principal(run.build)
     for row in run.steps.values():
-        step = run.pipeline.step(row.key)
+        step = run.step(row.key)
         if not isinstance(step, CommandStep):
             continue
         for build_job in run.jobs.get(row.pk, []):
@@ -390,7 +397,7 @@ def _build_state(run: _Run) -> str:
 def _cancel_on_failing(run: _Run) -> None:
     principal = scheduler_principal(run.build)
     for row in run.steps.values():
-        step = run.pipeline.step(row.key)
+        step = run.step(row.key)
         if not (isinstance(step, CommandStep) and step.cancel_on_build_failing):
             continue
         for build_job in run.jobs.get(row.pk, []):
@@ -450,6 +457,7 @@ def advance_build(build_id: int) -> str | None:
         for build_job in (
             BuildJob.objects.filter(build=build, superseded=False)
             .select_related("job")
+            .defer("job__payload", "job__result", "job__agent_tags")
             .order_by("pk")
         ):
             jobs.setdefault(build_job.step_id, []).append(build_job)
