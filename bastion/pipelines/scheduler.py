@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from bastion.core import audit
@@ -480,11 +479,30 @@ def advance_builds(build_ids: Iterable[int]) -> None:
 
 
 def active_build_ids(limit: int = SWEEP_BATCH) -> list[int]:
-    unfinished = ~Q(state__in=[s.value for s in (BuildState.PASSED, BuildState.FAILED,
-                                                 BuildState.CANCELED, BuildState.NOT_RUN)])  # fmt: skip
-    return list(
-        Build.objects.filter(unfinished).order_by("pk").values_list("pk", flat=True)[:limit]
-    )
+    """Unfinished builds that have something to catch up on (each a small indexed query):
+    a finished job whose step still runs (lost agent, missed hook), a job waiting for a
+    concurrency slot, a cancel in progress, or a triggered build that finished."""
+    unfinished = [BuildState.SCHEDULED, BuildState.RUNNING, BuildState.BLOCKED,
+                  BuildState.FAILING, BuildState.CANCELING]  # fmt: skip
+    stale = BuildJob.objects.filter(
+        superseded=False, step__state=StepState.RUNNING, job__state__in=FINISHED_STATES
+    ).values_list("build_id", flat=True)
+    waiting = BuildJob.objects.filter(
+        superseded=False, job__isnull=True, build__state__in=unfinished
+    ).values_list("build_id", flat=True)
+    canceling = Build.objects.filter(
+        state__in=unfinished, cancel_requested_at__isnull=False
+    ).values_list("pk", flat=True)
+    triggers = BuildStep.objects.filter(
+        type="trigger",
+        state=StepState.RUNNING,
+        triggered_build__state__in=[BuildState.PASSED, BuildState.FAILED,
+                                    BuildState.CANCELED, BuildState.NOT_RUN],
+    ).values_list("build_id", flat=True)  # fmt: skip
+    ids: set[int] = set()
+    for query in (stale, waiting, canceling, triggers):
+        ids.update(query[:limit])
+    return sorted(ids)[:limit]
 
 
 def sweep() -> int:

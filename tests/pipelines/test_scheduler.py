@@ -318,3 +318,20 @@ def test_viewer_cannot_build_and_strangers_see_nothing(world: World) -> None:
     stranger = World("x")
     with pytest.raises(Http404):
         get_pipeline_for(stranger.principal, world.org, "app")
+
+
+def test_a_finish_whose_hook_never_ran_is_picked_up_by_the_scheduler_tick(
+    world: World, runner: Runner
+) -> None:
+    """As if the server died between committing a finish and advancing the build."""
+    from bastion.core.scheduler import tick
+
+    build = services.create_build(world.principal, make_pipeline(world, FAN))
+    job = runner.take()
+    assert job is not None
+    dispatch.finish(job, 0)  # outside capture: the post-commit hook does not run
+    assert steps(build)["build"] == StepState.RUNNING
+    assert scheduler.active_build_ids() == [build.pk]
+    tick()
+    assert steps(build)["build"] == StepState.PASSED and steps(build)["test"] == StepState.RUNNING
+    assert scheduler.active_build_ids() == []
