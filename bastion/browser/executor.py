@@ -13,7 +13,9 @@ Progress goes to the job log one step per line; the results (``RunResult.to_dict
 test, in order) are written to ``browser-results.json`` in the working directory, with the
 screenshots and videos under ``artifacts/``, and logged last behind ``RESULT_MARKER``. The exit
 status is 0 when every test passed, 1 when one failed, 2 for an invalid payload and 130 when
-the job was canceled.
+the job was canceled. To get the files back, the server adds
+``"artifact_paths": ["browser-results.json", "artifacts/**/*"]`` to the payload: the agent
+uploads them after the executor returns.
 """
 
 from __future__ import annotations
