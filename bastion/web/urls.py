@@ -2,6 +2,7 @@
 
 from django.urls import include, path
 
+from bastion.pipelines import urls as pipeline_urls
 from bastion.web.views import (
     account,
     agents,
@@ -12,7 +13,6 @@ from bastion.web.views import (
     healthz,
     home,
     invitations,
-    pipelines,
     scanning,
     settings,
 )
@@ -23,7 +23,7 @@ org_patterns = [
     path("", home.dashboard, name="dashboard"),
     path("scanning/", scanning.landing, name="scanning"),
     path("browser/", browser.landing, name="browser"),
-    path("pipelines/", pipelines.landing, name="pipelines"),
+    *pipeline_urls.patterns,
     path("errors/", errors.landing, name="errors"),
     path("agents/", agents.agents, name="agents"),
     path("agents/live/", agents.agents_live, name="agents-live"),

@@ -29,6 +29,7 @@ from bastion.core.models import (
 )
 from bastion.jobs import services as jobs
 from bastion.jobs.models import AgentToken, Cluster, Job, JobState, Queue
+from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
@@ -60,7 +61,9 @@ def org_patterns() -> Iterator[OrgPattern]:
 
 
 ALL_PATTERNS = list(org_patterns())
-KNOWN_PARAMS = {"org", "job_id", "membership_id", "invitation_id", "token_id", "cluster"}
+KNOWN_PARAMS = {
+    "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
+}  # fmt: skip
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Tenant:
     cluster: Cluster
     agent_token: AgentToken
     job: Job
+    pipeline: str
+    build_number: int
 
     def kwargs(self, params: frozenset[str], *, org: str | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -81,6 +86,8 @@ class Tenant:
             "membership_id": self.member.pk,
             "invitation_id": self.invitation.pk,
             "cluster": self.cluster.name,
+            "pipeline": self.pipeline,
+            "number": self.build_number,
         }
         if "cluster" in params:
             values["token_id"] = self.agent_token.pk
@@ -102,6 +109,10 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     agent_token = jobs.create_agent_token(principal, cluster, description="t")
     make_agent(cluster, f"{slug}-agent")
     job = make_job(cluster, JobState.RUNNING)
+    pipeline = pipelines.create_pipeline(
+        principal, org, slug=f"{slug}-app", yaml="steps:\n  - block: Go?\n", cluster=cluster
+    )
+    build = pipelines.create_build(principal, pipeline)
     return Tenant(
         owner=owner,
         org=org,
@@ -111,6 +122,8 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         cluster=cluster,
         agent_token=agent_token.token,
         job=job,
+        pipeline=pipeline.slug,
+        build_number=build.number,
     )
 
 

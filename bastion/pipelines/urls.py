@@ -1,0 +1,18 @@
+"""URL patterns of the pipelines pages, spliced into ``/o/<org>/`` by ``bastion.web.urls``."""
+
+from django.urls import path
+
+from bastion.pipelines import views
+
+BUILD = "pipelines/<slug:pipeline>/builds/<int:number>/"
+
+patterns = [
+    path("pipelines/", views.pipelines, name="pipelines"),
+    path("pipelines/<slug:pipeline>/", views.pipeline_detail, name="pipeline"),
+    path("pipelines/<slug:pipeline>/builds/", views.build_create, name="build-create"),
+    path(BUILD, views.build_detail, name="build"),
+    path(BUILD + "live/", views.build_live, name="build-live"),
+    path(BUILD + "cancel/", views.build_cancel, name="build-cancel"),
+    path(BUILD + "unblock/", views.build_unblock, name="build-unblock"),
+    path(BUILD + "retry/", views.build_retry, name="build-retry"),
+]

@@ -1,0 +1,217 @@
+"""Pipelines pages under ``/o/<org>/pipelines/``: the list with last builds, a pipeline's builds,
+and a build with its step graph, live logs and the cancel / retry / unblock actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from bastion.core.access import projects_for
+from bastion.core.models import Organization, Role
+from bastion.jobs.models import Job
+from bastion.jobs.services import agents_for
+from bastion.pipelines import access, scheduler, services
+from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline, StepState
+from bastion.pipelines.yaml import BlockStep, SelectField
+from bastion.pipelines.yaml.steps import Field
+from bastion.web.views._common import org_action, org_page, page, principal_of
+
+LAST_BUILDS = 5
+BUILDS_PAGE = 50
+POLL_S = 2
+
+
+@dataclass
+class StepView:
+    row: BuildStep
+    jobs: list[BuildJob] = field(default_factory=list)
+    level: int = 0
+    # For a blocked step: its input fields as ("text" | "select", field).
+    fields: list[tuple[str, Field]] = field(default_factory=list)
+
+
+@org_page()
+def pipelines(request: HttpRequest, organization: Organization) -> HttpResponse:
+    principal = principal_of(request)
+    rows = []
+    for pipeline in access.pipelines_for(principal, organization)[:200]:
+        builds = list(access.builds_for(principal, pipeline)[:LAST_BUILDS])
+        rows.append((pipeline, builds))
+    context = {
+        "rows": rows,
+        "has_projects": projects_for(principal, organization).exists(),
+        "has_agents": agents_for(principal, organization).exists(),
+    }
+    return page(request, "pipelines/index.html", context, section="pipelines")
+
+
+def _pipeline(request: HttpRequest, organization: Organization, slug: str) -> Pipeline:
+    return access.get_pipeline_for(principal_of(request), organization, slug)
+
+
+@org_page()
+def pipeline_detail(
+    request: HttpRequest, organization: Organization, pipeline: str
+) -> HttpResponse:
+    found = _pipeline(request, organization, pipeline)
+    builds = list(access.builds_for(principal_of(request), found)[:BUILDS_PAGE])
+    return page(
+        request,
+        "pipelines/pipeline.html",
+        {"pipeline": found, "builds": builds},
+        section="pipelines",
+    )
+
+
+@org_action(Role.MEMBER)
+def build_create(request: HttpRequest, organization: Organization, pipeline: str) -> HttpResponse:
+    found = _pipeline(request, organization, pipeline)
+    try:
+        build = services.create_build(
+            principal_of(request),
+            found,
+            branch=request.POST.get("branch", "").strip() or None,
+            commit=request.POST.get("commit", "").strip() or "HEAD",
+            message=request.POST.get("message", "").strip()[:5000],
+            source="ui",
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("web:pipeline", org=organization.slug, pipeline=found.slug)
+    return redirect("web:build", org=organization.slug, pipeline=found.slug, number=build.number)
+
+
+def _build(request: HttpRequest, organization: Organization, pipeline: str, number: int) -> Build:
+    found = _pipeline(request, organization, pipeline)
+    return access.get_build_for(principal_of(request), found, number)
+
+
+def _graph(build: Build) -> list[list[StepView]]:
+    """Steps by dependency level: level 0 needs nothing, level n needs something of n - 1."""
+    views = {row.key: StepView(row) for row in BuildStep.objects.filter(build=build)}
+    jobs = BuildJob.objects.filter(build=build).select_related("job__agent").order_by("pk")
+    by_step = {v.row.pk: v for v in views.values()}
+    for build_job in jobs:
+        by_step[build_job.step_id].jobs.append(build_job)
+    for _ in range(len(views) + 1):  # relax until stable; bounded by the number of steps
+        changed = False
+        for view in views.values():
+            needed = [views[n["key"]].level + 1 for n in view.row.needs if n["key"] in views]
+            level = max(needed, default=0)
+            if level != view.level:
+                view.level, changed = level, True
+        if not changed:
+            break
+    definition = scheduler.definition(build)
+    for view in views.values():
+        step = definition.step(view.row.key)
+        if view.row.state == StepState.BLOCKED and isinstance(step, BlockStep):
+            view.fields = [
+                ("select" if isinstance(f, SelectField) else "text", f) for f in step.fields
+            ]
+    levels: dict[int, list[StepView]] = {}
+    for view in sorted(views.values(), key=lambda v: v.row.position):
+        levels.setdefault(view.level, []).append(view)
+    return [levels[level] for level in sorted(levels)]
+
+
+def _selected_job(request: HttpRequest, build: Build) -> Job | None:
+    raw = request.GET.get("job", "")
+    if not raw.isdigit():
+        return None
+    found = BuildJob.objects.filter(build=build, job_id=int(raw)).select_related("job").first()
+    return found.job if found is not None else None
+
+
+def _build_context(request: HttpRequest, build: Build) -> dict[str, object]:
+    job = _selected_job(request, build)
+    context: dict[str, object] = {
+        "build": build,
+        "pipeline": build.pipeline,
+        "levels": _graph(build),
+        "poll_s": POLL_S,
+        "selected": job,
+    }
+    return context
+
+
+@org_page()
+def build_detail(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponse:
+    build = _build(request, organization, pipeline, number)
+    return page(
+        request, "pipelines/build.html", _build_context(request, build), section="pipelines"
+    )
+
+
+@org_page()
+def build_live(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponse:
+    build = _build(request, organization, pipeline, number)
+    return page(
+        request, "pipelines/_build_live.html", _build_context(request, build), section="pipelines"
+    )
+
+
+def _back(organization: Organization, build: Build) -> HttpResponse:
+    return redirect(
+        "web:build", org=organization.slug, pipeline=build.pipeline.slug, number=build.number
+    )
+
+
+@org_action(Role.MEMBER)
+def build_cancel(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponse:
+    build = _build(request, organization, pipeline, number)
+    try:
+        services.cancel_build(principal_of(request), build)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Build #{build.number} is being canceled.")
+    return _back(organization, build)
+
+
+@org_action(Role.MEMBER)
+def build_unblock(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponse:
+    build = _build(request, organization, pipeline, number)
+    key = request.POST.get("step", "")
+    values: dict[str, str | list[str]] = {}
+    for name in request.POST:
+        if name.startswith("field-"):
+            picked = request.POST.getlist(name)
+            values[name.removeprefix("field-")] = picked if len(picked) > 1 else picked[0]
+    try:
+        services.unblock_step(principal_of(request), build, key, values)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Unblocked.")
+    return _back(organization, build)
+
+
+@org_action(Role.MEMBER)
+def build_retry(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponse:
+    build = _build(request, organization, pipeline, number)
+    raw = request.POST.get("build_job", "")
+    if not raw.isdigit():
+        raise Http404("No such job in this build.")
+    build_job = access.get_build_job_for(principal_of(request), build, int(raw), Role.MEMBER)
+    try:
+        services.retry_job(principal_of(request), build_job)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Retrying {build_job.step.label}.")
+    return _back(organization, build)

@@ -1,0 +1,103 @@
+"""The pipelines pages: list with last builds, a pipeline's builds, a build's step graph with
+its live log, and the start / unblock / retry / cancel actions, through the whole stack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import Client
+
+from bastion.core.models import AuditEvent, Role
+from bastion.pipelines import services
+from bastion.pipelines.models import Build, BuildJob, BuildState
+from tests.factories import make_member
+from tests.jobs.helpers import World
+from tests.pipelines.helpers import Runner, fresh, make_pipeline, steps
+from tests.web.conftest import login_client
+
+YAML = """
+steps:
+  - command: echo compile
+    key: compile
+  - block: Ship?
+    key: ship
+    fields:
+      - {text: Version, key: version, format: "v[0-9]+"}
+      - select: Where
+        key: where
+        options: [{label: Staging, value: staging}, {label: Prod, value: prod}]
+  - command: echo deploy
+    key: deploy
+"""
+
+
+def _client(world: World) -> Client:
+    return login_client(world.owner)
+
+
+def test_list_pipeline_and_build_pages(world: World, runner: Runner) -> None:
+    client = _client(world)
+    empty = client.get(f"/o/{world.org.slug}/pipelines/").content.decode()
+    assert "No pipelines yet" in empty
+    pipeline = make_pipeline(world, YAML)
+    build = services.create_build(world.principal, pipeline, message="first")
+    html = client.get(f"/o/{world.org.slug}/pipelines/").content.decode()
+    assert "#1" in html and "badge-blue" in html and pipeline.name in html
+    html = client.get(f"/o/{world.org.slug}/pipelines/app/").content.decode()
+    assert "first" in html and "pipeline.yml" in html and "Start build" in html
+    job = runner.take()
+    assert job is not None
+    page = client.get(f"/o/{world.org.slug}/pipelines/app/builds/1/?job={job.pk}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="step-compile"' in html and 'id="step-ship"' in html and "echo compile" in html
+    assert f"/o/{world.org.slug}/jobs/{job.pk}/log/" in html  # the live log of the chosen job
+    assert 'hx-trigger="every 2s"' in html
+    live = client.get(f"/o/{world.org.slug}/pipelines/app/builds/1/live/")
+    assert live.status_code == 200 and 'id="build-live"' in live.content.decode()
+    runner.finish(job)
+    html = client.get(f"/o/{world.org.slug}/pipelines/app/builds/1/").content.decode()
+    assert 'name="field-version"' in html and '<option value="prod"' in html
+    assert fresh(build).state == BuildState.BLOCKED
+
+
+def test_actions_start_unblock_retry_cancel(world: World, runner: Runner) -> None:
+    client = _client(world)
+    make_pipeline(world, YAML)
+    base = f"/o/{world.org.slug}/pipelines/app/builds/"
+    started = client.post(base, {"branch": "main", "commit": "abc", "message": "from ui"})
+    assert started.status_code == 302 and started["Location"] == f"{base}1/"
+    build = Build.objects.get()
+    assert build.source == "ui" and build.commit == "abc"
+    runner.run()
+    bad = client.post(f"{base}1/unblock/", {"step": "ship", "field-version": "nope"}, follow=True)
+    assert "Does not match the format" in bad.content.decode()
+    ok = client.post(
+        f"{base}1/unblock/", {"step": "ship", "field-version": "v1", "field-where": "prod"}
+    )
+    assert ok.status_code == 302 and fresh(build).meta_data == {"version": "v1", "where": "prod"}
+    runner.run(exit_status=9)
+    assert fresh(build).state == BuildState.FAILED
+    failed = BuildJob.objects.get(build=build, step__key="deploy")
+    assert client.post(f"{base}1/retry/", {"build_job": failed.pk}).status_code == 302
+    assert fresh(build).state == BuildState.RUNNING and steps(build)["deploy"] == "running"
+    assert client.post(f"{base}1/cancel/").status_code == 302
+    assert fresh(build).state == BuildState.CANCELED
+    assert client.post(f"{base}1/retry/", {"build_job": "x"}).status_code == 404
+    actions = set(
+        AuditEvent.objects.filter(action__startswith="build.").values_list("action", flat=True)
+    )
+    assert {"build.create", "build.unblock", "build.retry_job", "build.cancel"} <= actions
+
+
+def test_viewers_read_but_cannot_act(world: World, django_capture_on_commit_callbacks: Any) -> None:
+    make_pipeline(world, YAML)
+    services.create_build(world.principal, world.org.pipelines.get())
+    viewer = login_client(make_member(world.org, Role.VIEWER))
+    base = f"/o/{world.org.slug}/pipelines/app/"
+    assert viewer.get(base).status_code == 200
+    html = viewer.get(f"{base}builds/1/").content.decode()
+    assert "Cancel build" not in html and "Start build" not in viewer.get(base).content.decode()
+    assert viewer.post(f"{base}builds/1/cancel/").status_code == 403
+    assert viewer.post(f"{base}builds/").status_code == 403
+    assert Build.objects.count() == 1 and Build.objects.get().cancel_requested_at is None
