@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM must be allowed here.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -25,9 +25,9 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
-# while it is open, which would break every later test that calls asyncio.run.
-@pytest.fixture(scope="module")
+# Function scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, which would break later tests that call asyncio.run (and the check in tests/conftest.py).
+@pytest.fixture
 def browser() -> Iterator[object]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium`")
@@ -39,6 +39,9 @@ def browser() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+            # While Playwright's loop runs, Django keeps the test's connections in that async
+            # context: close them now, or they outlive the loop and keep the test database busy.
+            connections.close_all()
 
 
 @pytest.fixture
@@ -49,8 +52,8 @@ def screenshots() -> Path:
 
 @pytest.fixture(autouse=True)
 def short_db_connections(transactional_db: None) -> Iterator[None]:
-    """The live server's request threads close their connections after each request, and
-    leftovers are ended at teardown, so PostgreSQL can drop the test database."""
+    """The live server's request threads close their connections after each request, so
+    PostgreSQL can drop the test database at the end."""
     settings_dict = connection.settings_dict
     before = settings_dict.get("CONN_MAX_AGE", 0)
     settings_dict["CONN_MAX_AGE"] = 0
@@ -58,12 +61,6 @@ def short_db_connections(transactional_db: None) -> Iterator[None]:
         yield
     finally:
         settings_dict["CONN_MAX_AGE"] = before
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
 
 
 @pytest.fixture(autouse=True)
