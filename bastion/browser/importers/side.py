@@ -92,6 +92,23 @@ _WAITS = {
 _OPENERS = {"if", "while", "times", "forEach", "do"}
 
 
+class _Unhandled:
+    """Returned by a group of commands that does not know the command."""
+
+
+UNHANDLED = _Unhandled()
+
+
+@dataclass(frozen=True)
+class _Cmd:
+    position: int
+    original: str
+    name: str
+    target: str
+    value: str
+    targets: list[str]
+
+
 def looks_like_side(data: Any) -> bool:
     return (
         isinstance(data, Mapping)
@@ -298,38 +315,48 @@ class _TestConverter:
         value: str,
         command: Mapping[str, Any],
     ) -> dict[str, Any] | None:
-        t = vars_to_ours(target)
-        v = vars_to_ours(value)
-        targets = _targets(command)
+        cmd = _Cmd(position, original, name, target, value, _targets(command))
+        for part in (self._input_step, self._variable_step, self._assertion_step, self._other_step):
+            step = part(cmd)
+            if step is not UNHANDLED:
+                return step  # type: ignore[return-value]
+        self.out.miss(self.name, position, original, "no equivalent step")
+        return None
 
-        def element(action: str, **fields: Any) -> dict[str, Any] | None:
-            if not targets:
-                self.out.miss(self.name, position, original, f"unsupported locator {target!r}")
-                return None
-            return {
-                "action": action,
-                "target": targets if len(targets) > 1 else targets[0],
-                **fields,
-            }
+    def _element(self, cmd: _Cmd, action: str, **fields: Any) -> dict[str, Any] | None:
+        if not cmd.targets:
+            self.out.miss(
+                self.name, cmd.position, cmd.original, f"unsupported locator {cmd.target!r}"
+            )
+            return None
+        target = cmd.targets if len(cmd.targets) > 1 else cmd.targets[0]
+        return {"action": action, "target": target, **fields}
 
+    def _input_step(self, cmd: _Cmd) -> dict[str, Any] | _Unhandled | None:
+        """Navigation and input."""
+        position, original, name, value = cmd.position, cmd.original, cmd.name, cmd.value
+        t = vars_to_ours(cmd.target)
+        v = vars_to_ours(cmd.value)
         if name == "open":
             return {"action": "goto", "value": t}
         if name == "click":
-            return element("click")
+            return self._element(cmd, "click")
         if name == "doubleClick":
-            return element("double_click")
+            return self._element(cmd, "double_click")
         if name == "type":
-            return element("type", value=v)
+            return self._element(cmd, "type", value=v)
         if name == "editContent":
-            return element("type", value=v)
+            return self._element(cmd, "type", value=v)
         if name == "sendKeys":
-            return self._send_keys(position, original, value, element)
+            return self._send_keys(
+                position, original, value, lambda action, **f: self._element(cmd, action, **f)
+            )
         if name in ("select", "addSelection"):
-            return element("select", value=v)
+            return self._element(cmd, "select", value=v)
         if name in ("check", "uncheck"):
-            return element(name)
+            return self._element(cmd, name)
         if name == "mouseOver":
-            return element("hover")
+            return self._element(cmd, "hover")
         if name == "mouseOut":
             return {"action": "hover", "target": "css=body"}
         if name == "dragAndDropToObject":
@@ -337,7 +364,19 @@ class _TestConverter:
             if destination is None:
                 self.out.miss(self.name, position, original, f"unsupported drop locator {value!r}")
                 return None
-            return element("drag", to=destination)
+            return self._element(cmd, "drag", to=destination)
+        return UNHANDLED
+
+    def _variable_step(self, cmd: _Cmd) -> dict[str, Any] | _Unhandled | None:
+        """Scripts and variables."""
+        position, original, name, target, value = (
+            cmd.position,
+            cmd.original,
+            cmd.name,
+            cmd.target,
+            cmd.value,
+        )
+        t = vars_to_ours(cmd.target)
         if name in ("executeScript", "executeAsyncScript", "runScript"):
             step: dict[str, Any] = {
                 "action": "execute_js",
@@ -351,8 +390,8 @@ class _TestConverter:
         if name == "storeJson":
             return {"action": "store", "source": "literal", "value": t, "variable": value}
         if name in ("storeText", "storeValue"):
-            return element(
-                "store", source="text" if name == "storeText" else "value", variable=value
+            return self._element(
+                cmd, "store", source="text" if name == "storeText" else "value", variable=value
             )
         if name == "storeTitle":
             return {"action": "store", "source": "title", "variable": value or target}
@@ -373,21 +412,38 @@ class _TestConverter:
                 "variable": value,
             }
         if name == "storeElementCount":
-            return element("store", source="count", variable=value)
+            return self._element(cmd, "store", source="count", variable=value)
         if name == "storeWindowHandle":
             return {"action": "store", "source": "url", "variable": target or value}
+        return UNHANDLED
+
+    def _assertion_step(self, cmd: _Cmd) -> dict[str, Any] | _Unhandled | None:
+        """Assertions, dialogs and waits."""
+        position, original, name, target, value, targets = (
+            cmd.position,
+            cmd.original,
+            cmd.name,
+            cmd.target,
+            cmd.value,
+            cmd.targets,
+        )
+        t = vars_to_ours(cmd.target)
+        v = vars_to_ours(cmd.value)
         if name == "assert":
             return {"action": "assert_variable", "variable": target, "value": v}
         if name in ("assertText", "assertNotText"):
-            return element(
-                "assert_text", value=v, match="equals" if name == "assertText" else "not_equals"
+            return self._element(
+                cmd,
+                "assert_text",
+                value=v,
+                match="equals" if name == "assertText" else "not_equals",
             )
         if name == "assertTitle":
             return {"action": "assert_title", "value": t}
         if name in ("assertValue", "assertSelectedValue"):
-            return element("assert_value", value=v)
+            return self._element(cmd, "assert_value", value=v)
         if name == "assertNotSelectedValue":
-            return element("assert_value", value=v, match="not_equals")
+            return self._element(cmd, "assert_value", value=v, match="not_equals")
         if name == "assertSelectedLabel":
             css = [s for s in (targets or []) if s.startswith("css=")]
             if not css:
@@ -395,7 +451,7 @@ class _TestConverter:
                 return None
             return {"action": "assert_text", "target": f"{css[0]} option:checked", "value": v}
         if name.startswith("assert") and name[len("assert") :] in _STATE_ASSERTS:
-            return element("assert_element", state=_STATE_ASSERTS[name[len("assert") :]])
+            return self._element(cmd, "assert_element", state=_STATE_ASSERTS[name[len("assert") :]])
         if name in ("assertAlert", "assertConfirmation", "assertPrompt"):
             return {"action": "assert_dialog", "value": t}
         if name in ("acceptAlert", "acceptConfirmation"):
@@ -405,12 +461,25 @@ class _TestConverter:
         if name in ("dismissConfirmation", "dismissPrompt"):
             return {"action": "dismiss_dialog"}
         if name in _WAITS:
-            wait_step = element("wait_for_element", state=_WAITS[name])
+            wait_step = self._element(cmd, "wait_for_element", state=_WAITS[name])
             if wait_step is not None and value.isdigit() and int(value) > 0:
                 wait_step["timeout_ms"] = min(int(value), 300_000)
             return wait_step
         if name == "waitForText":
-            return element("wait_for_text", value=v)
+            return self._element(cmd, "wait_for_text", value=v)
+        return UNHANDLED
+
+    def _other_step(self, cmd: _Cmd) -> dict[str, Any] | _Unhandled | None:
+        """Pauses, windows, frames, logging and run."""
+        position, original, name, target, value, targets = (
+            cmd.position,
+            cmd.original,
+            cmd.name,
+            cmd.target,
+            cmd.value,
+            cmd.targets,
+        )
+        t = vars_to_ours(cmd.target)
         if name == "pause":
             ms = target or value
             return {"action": "wait", "ms": max(1, min(int(ms or "0"), 120_000))}
@@ -437,8 +506,7 @@ class _TestConverter:
                 )
                 return None
             return {"action": "module", "module": module}
-        self.out.miss(self.name, position, original, "no equivalent step")
-        return None
+        return UNHANDLED
 
     def _send_keys(
         self, position: int, original: str, value: str, element: Any
