@@ -108,6 +108,8 @@ def cmd_pipeline_create(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))
+    for warning in created.get("warnings") or []:
+        print(f"bastion: warning: {warning}", file=sys.stderr)
     if args.json:
         print(json.dumps(created))
     else:
@@ -154,6 +156,7 @@ def _create_local(org: str, body: dict[str, Any]) -> dict[str, Any]:
     except (ValidationError, Http404) as exc:
         raise ValueError(_errors(exc)) from exc
     out: dict[str, Any] = PipelineOut.of(pipeline).model_dump(mode="json")
+    out["warnings"] = list(services.check_yaml(pipeline.yaml).warnings)
     return out
 
 

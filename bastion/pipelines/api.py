@@ -67,7 +67,9 @@ def create_pipeline(request: HttpRequest, org: str, body: PipelineIn) -> Status[
         repository=body.repository,
         default_branch=body.default_branch,
     )
-    return Status(201, PipelineOut.of(pipeline))
+    out = PipelineOut.of(pipeline)
+    out.warnings = list(services.check_yaml(pipeline.yaml).warnings)
+    return Status(201, out)
 
 
 @router.get(BASE + "/{pipeline}/builds", response=list[BuildSummaryOut])
@@ -170,7 +172,9 @@ def update_pipeline(
         default_branch=body.default_branch,
         cluster=cluster,
     )
-    return PipelineOut.of(updated, _last_build(updated.pk))
+    out = PipelineOut.of(updated, _last_build(updated.pk))
+    out.warnings = list(services.check_yaml(updated.yaml).warnings)
+    return out
 
 
 @router.delete(BASE + "/{pipeline}", response={204: None})

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -323,19 +324,31 @@ def _slot_free(build_job: BuildJob, taken: dict[str, int]) -> bool:
     return True
 
 
-def _create_jobs(run: _Run) -> None:
+def _create_jobs(run: _Run) -> bool:
+    """Create the jobs of pending build jobs that may run; True when a step failed doing so."""
     if run.build.cancel_requested_at is not None:
-        return
+        return False
+    failed = False
     taken: dict[str, int] = {}
     principal = scheduler_principal(run.build)
     for row in run.steps.values():
         step = run.step(row.key)
         if not isinstance(step, CommandStep):
             continue
-        for build_job in run.jobs.get(row.pk, []):
+        for build_job in list(run.jobs.get(row.pk, [])):
             if build_job.job_id is None and _slot_free(build_job, taken):
-                build_job.job = _create_job(run, principal, step, build_job)
+                try:
+                    build_job.job = _create_job(run, principal, step, build_job)
+                except ValidationError as exc:
+                    # E.g. an agents query naming an impossible queue: the step fails, with why.
+                    BuildJob.objects.filter(pk=build_job.pk).update(superseded=True)
+                    run.jobs[row.pk].remove(build_job)
+                    row.skip_reason = "; ".join(exc.messages)[:200]
+                    run.set_state(row, StepState.FAILED)
+                    failed = True
+                    continue
                 BuildJob.objects.filter(pk=build_job.pk).update(job=build_job.job)
+    return failed
 
 
 def _create_job(run: _Run, principal: Principal, step: CommandStep, build_job: BuildJob) -> Job:
@@ -462,9 +475,8 @@ def advance_build(build_id: int) -> str | None:
             jobs.setdefault(build_job.step_id, []).append(build_job)
         run = _Run(build=build, pipeline=definition(build), steps=steps, jobs=jobs)
         for _ in range(len(steps) * 3 + 3):  # each pass settles at least one step or stops
-            if not _pass(run):
+            if not _pass(run) and not _create_jobs(run):
                 break
-        _create_jobs(run)
         _save(run)
         return str(build.state)
 

@@ -79,6 +79,10 @@ class PipelineOut(Schema):
     created_at: datetime
     updated_at: datetime
     last_build: BuildSummaryOut | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On create and update: what in the file is accepted but not acted on yet.",
+    )
 
     @classmethod
     def of(cls, pipeline: Pipeline, last: Build | None = None) -> PipelineOut:

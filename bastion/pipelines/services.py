@@ -389,8 +389,12 @@ def retry_job(principal: Principal, build_job: BuildJob) -> BuildJob:
         BuildStep.objects.filter(pk=build_job.step_id).update(
             state=StepState.RUNNING, finished_at=None
         )
-        # Dependents that were not run because of this failure may run after all.
+        # Dependents that were not run because of this failure may run after all, and the
+        # groups that failed with it are decided again when their steps finish.
         BuildStep.objects.filter(build=build, state=StepState.BROKEN).update(
+            state=StepState.WAITING, finished_at=None
+        )
+        BuildStep.objects.filter(build=build, type="group", state=StepState.FAILED).update(
             state=StepState.WAITING, finished_at=None
         )
         if build.is_finished:

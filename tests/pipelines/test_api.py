@@ -70,6 +70,14 @@ def test_pipeline_crud_and_build_lifecycle(
 ) -> None:
     created = owner.post(BASE, {"slug": "app", "yaml": YAML, "repository": "https://git.test/app"})
     assert created.status == 201 and created.body["cluster"] == "default"
+    assert created.body["warnings"] == []
+    noted = owner.post(
+        BASE,
+        {"slug": "noted", "yaml": "steps:\n  - command: x\n    key: k\n    if_changed: src/**\n"},
+    )
+    assert noted.body["warnings"] == [
+        'steps[0] (key "k"): `if_changed` is accepted but not acted on yet'
+    ]
     assert owner.get(f"{BASE}/app").body["last_build"] is None
     patched = owner.patch(f"{BASE}/app", {"default_branch": "trunk"})
     assert patched.status == 200 and patched.body["default_branch"] == "trunk"
@@ -105,7 +113,9 @@ def test_pipeline_crud_and_build_lifecycle(
     assert owner.post(f"{BASE}/app/builds/1/cancel").status == 400
 
     listed = owner.get(BASE).body
-    assert [(p["slug"], p["last_build"]["state"]) for p in listed] == [("app", "canceled")]
+    assert [(p["slug"], (p["last_build"] or {}).get("state")) for p in listed] == [
+        ("app", "canceled"), ("noted", None),
+    ]  # fmt: skip
     assert [b["number"] for b in owner.get(f"{BASE}/app/builds").body] == [1]
     actions = list(
         AuditEvent.objects.filter(organization=team.org, action__startswith="build.")

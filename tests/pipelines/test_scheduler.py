@@ -335,3 +335,25 @@ def test_a_finish_whose_hook_never_ran_is_picked_up_by_the_scheduler_tick(
     tick()
     assert steps(build)["build"] == StepState.PASSED and steps(build)["test"] == StepState.RUNNING
     assert scheduler.active_build_ids() == []
+
+
+def test_a_job_that_cannot_be_created_fails_its_step_not_the_scheduler(
+    world: World, runner: Runner
+) -> None:
+    yaml = """
+steps:
+  - command: echo {{matrix}}
+    key: fan
+    agents: {queue: "{{matrix}}"}
+    matrix: [default, "No Such Queue"]
+  - command: echo after
+    key: after
+    allow_dependency_failure: true
+"""
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    row = steps(build)
+    assert row["fan"] == StepState.FAILED and row["after"] == StepState.RUNNING
+    assert "lowercase letters" in build.steps.get(key="fan").skip_reason  # the queue's error
+    runner.run_all()
+    assert fresh(build).state == BuildState.FAILED
+    assert scheduler.active_build_ids() == []

@@ -46,6 +46,7 @@ NESTED = {"command": "command", "script": "command", "wait": "wait", "block": "b
 NOT_YET = {"if_changed", "image", "cache", "notify", "signature", "blocked_state"}
 ROOT_EXTRA = {"common", "anchors", "aliases", "defaults", "definitions", "templates", "dag"}
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:${}.,]+$")
+QUEUE_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
 UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
@@ -303,6 +304,10 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         ctx.problems.append(Problem(raw.where, "`concurrency` needs a `concurrency_group`"))
     if data.get("concurrency_group") and data.get("concurrency") is None:
         ctx.problems.append(Problem(raw.where, "`concurrency_group` needs `concurrency`"))
+    agents = {**ctx.pipeline_agents, **attr.agents_map(data.get("agents"))}
+    queue = agents.get("queue")
+    if queue is not None and "{{" not in queue and not QUEUE_PATTERN.match(queue):
+        ctx.problems.append(Problem(raw.where, f"agents: {queue!r} is not a queue name"))
     timeout = data.get("timeout_in_minutes")
     priority = data.get("priority", ctx.default_priority)
     secrets = data.get("secrets")
@@ -310,7 +315,7 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         **common,
         command=command,
         env=attr.env_map(data.get("env")),
-        agents={**ctx.pipeline_agents, **attr.agents_map(data.get("agents"))},
+        agents=agents,
         timeout_in_minutes=int(timeout) if timeout is not None else None,
         retry_automatic=attr.retry_rules(data.get("retry")),
         retry_manual=attr.manual_retry(data.get("retry")),
