@@ -278,12 +278,16 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--latency-jobs", type=int, default=50)
     parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument(
+        "--databases", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql"
+    )
     parser.add_argument("--child", choices=["sqlite", "postgresql"])
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_run_one(args.child, args)))
         return 0
-    results = [_run_child(backend, args) for backend in ("sqlite", "postgresql")]
+    backends = [b for b in ("sqlite", "postgresql") if b in args.databases.split(",")]
+    results = [_run_child(backend, args) for backend in backends]
     header = (
         f"{'database':<11} {'dispatch p50 s':>14} {'p99 s':>7} {'max s':>7} "
         f"{'jobs':>6} {'seconds':>8} {'jobs/s':>7} {'lost':>5} {'dup':>4}"

@@ -432,12 +432,14 @@ def _candidates(agent: Agent, now: datetime) -> list[int]:
 
 
 def _try_assign(agent: Agent, job_id: int, now: datetime) -> bool:
-    with transaction.atomic():
-        won = Job.objects.filter(pk=job_id, state=JobState.SCHEDULED).update(
-            state=JobState.ASSIGNED, agent=agent, assigned_at=now
-        )
-        if won:
-            Agent.objects.filter(pk=agent.pk).update(state=AgentState.BUSY, current_job=job_id)
+    # One conditional UPDATE decides the winner; it is its own short transaction, so a losing
+    # agent holds no lock (SQLite has one writer at a time). The agent row is informational
+    # (polls find an agent's work through the job table), so it is updated afterwards.
+    won = Job.objects.filter(pk=job_id, state=JobState.SCHEDULED).update(
+        state=JobState.ASSIGNED, agent=agent, assigned_at=now
+    )
+    if won:
+        Agent.objects.filter(pk=agent.pk).update(state=AgentState.BUSY, current_job=job_id)
     return bool(won)
 
 
@@ -485,35 +487,30 @@ def long_poll(agent: Agent, wait_s: float) -> Job | None:
 
 
 def accept(agent: Agent, job_id: int) -> AcceptedJob:
-    """Accept a job assigned to this agent; returns a token valid for that job only."""
-    with transaction.atomic():
-        job = (
-            Job.objects.select_for_update()
-            .filter(pk=job_id, agent_id=agent.pk, cluster_id=agent.cluster_id)
-            .first()
-        )
-        if job is None:
-            raise JobNotFound("No such job assigned to this agent.")
-        if job.state not in (JobState.ASSIGNED, JobState.ACCEPTED):
-            raise JobConflict(f"The job cannot be accepted: it is {job.state}.")
-        secret = new_token("job")
-        job.state = JobState.ACCEPTED
-        job.accepted_at = timezone.now()
-        job.token_hash = secret.digest
-        job.save(update_fields=["state", "accepted_at", "token_hash"])
+    """Accept a job assigned to this agent; returns a token valid for that job only.
+
+    Accepting again (a retry whose answer was lost) issues a new token and voids the old one.
+    """
+    secret = new_token("job")
+    mine = Job.objects.filter(pk=job_id, agent_id=agent.pk, cluster_id=agent.cluster_id)
+    accepted = mine.filter(state__in=(JobState.ASSIGNED, JobState.ACCEPTED)).update(
+        state=JobState.ACCEPTED, accepted_at=timezone.now(), token_hash=secret.digest
+    )
+    job = mine.first()
+    if job is None:
+        raise JobNotFound("No such job assigned to this agent.")
+    if not accepted:
+        raise JobConflict(f"The job cannot be accepted: it is {job.state}.")
     return AcceptedJob(spec=JobSpec.of(job), token=secret.plaintext)
 
 
 def start(job: Job) -> Job:
-    with transaction.atomic():
-        job = Job.objects.select_for_update().get(pk=job.pk)
-        if job.state == JobState.RUNNING:
-            return job
-        if job.state != JobState.ACCEPTED:
-            raise JobConflict(f"The job cannot start: it is {job.state}.")
-        job.state = JobState.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["state", "started_at"])
+    started = Job.objects.filter(pk=job.pk, state=JobState.ACCEPTED).update(
+        state=JobState.RUNNING, started_at=timezone.now()
+    )
+    job = Job.objects.get(pk=job.pk)
+    if not started and job.state != JobState.RUNNING:
+        raise JobConflict(f"The job cannot start: it is {job.state}.")
     return job
 
 
