@@ -18,6 +18,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BASTION = str(ROOT / ".venv" / "bin" / "bastion")
 
 
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(settings: Any) -> None:
+    # Argon2 is the production hasher (tested elsewhere); these tests create users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def fast_intervals(settings: Any) -> None:
     """Agents heartbeat every 0.3 s and are lost after 2 s of silence; long polls last 2 s."""
