@@ -1,0 +1,141 @@
+"""The production configuration end to end: gunicorn (2 workers x 4 threads) on a fresh data
+directory, group commit on, events captured from the real sentry-sdk and posted concurrently.
+Every 200 must be a stored, grouped event once the server has answered."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.client import HTTPConnection
+from pathlib import Path
+
+import pytest
+import sentry_sdk
+from sentry_sdk.envelope import Envelope
+from sentry_sdk.transport import Transport
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _capture(count: int) -> list[bytes]:
+    captured: list[bytes] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: Envelope) -> None:
+            captured.append(envelope.serialize())
+
+    sentry_sdk.init(
+        dsn="http://0123456789abcdef0123456789abcdef@127.0.0.1:9/1",
+        transport=Capture,
+        default_integrations=False,
+        auto_enabling_integrations=False,
+        include_local_variables=False,
+    )
+    try:
+        for n in range(count):
+            try:
+                raise (KeyError if n % 3 else ValueError)(f"item {n}")
+            except (KeyError, ValueError):
+                sentry_sdk.capture_exception()
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.init(dsn=None, default_integrations=False)
+    return captured
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[int, str, str, Path]]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "BASTION_DATA_DIR": str(tmp_path),
+        "BASTION_PORT": str(port),
+        "BASTION_INGEST_GROUP_COMMIT": "true",
+        "DJANGO_SETTINGS_MODULE": "bastion.settings",
+    }
+    env.pop("BASTION_DATABASE_URL", None)
+    run = {"env": env, "cwd": ROOT, "check": True, "capture_output": True, "timeout": 300}
+    subprocess.run([sys.executable, "-m", "bastion", "migrate"], **run)  # type: ignore[call-overload]
+    setup = (
+        "import django; django.setup()\n"
+        "from bastion.core.access import Principal\n"
+        "from bastion.core import services\n"
+        "from bastion.errors.services import create_dsn_key, public_key_of\n"
+        "p = Principal.system('test')\n"
+        "org = services.create_organization(p.actor, name='T', slug='t', owner=None)\n"
+        "project = services.create_project(p, org, slug='app', name='App')\n"
+        "print(project.pk, public_key_of(create_dsn_key(p, project)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", setup], text=True, **run)  # type: ignore[call-overload]
+    project_id, key = out.stdout.split()[-2:]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "bastion.wsgi:application", "--bind",
+         f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "--worker-class", "gthread"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield port, project_id, key, tmp_path / "bastion.sqlite3"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_concurrent_envelopes_are_all_stored_and_grouped(
+    server: tuple[int, str, str, Path],
+) -> None:
+    port, project_id, key, db = server
+    bodies = _capture(60)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def send(chunk: list[bytes]) -> None:
+        conn = HTTPConnection("127.0.0.1", port, timeout=30)
+        for body in chunk:
+            conn.request(
+                "POST",
+                f"/api/{project_id}/envelope/",
+                body=body,
+                headers={"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"},
+            )
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                statuses.append(response.status)
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(bodies[i::6],)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses == [200] * 60
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        events = conn.execute("SELECT count(*) FROM errors_event").fetchone()[0]
+        issues = conn.execute("SELECT count(*), sum(event_count) FROM errors_issue").fetchone()
+    finally:
+        conn.close()
+    assert events == 60
+    assert issues == (2, 60)
