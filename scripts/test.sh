@@ -5,6 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 PG_URL="${BASTION_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
+# Two workers by default: the suite waits on real processes (agents, servers, Chromium) as much
+# as it computes, so two workers on two cores roughly halve the wall time.
+WORKERS=(-n "${BASTION_TEST_WORKERS:-2}")
 
 pg_available() {
   "$BIN/python" - "$PG_URL" <<'PY'
@@ -19,13 +22,13 @@ PY
 }
 
 echo "== suite on SQLite"
-env -u BASTION_DATABASE_URL "$BIN/pytest" "$@"
+env -u BASTION_DATABASE_URL "$BIN/pytest" "${WORKERS[@]}" "$@"
 sqlite_rc=$?
 if [ $sqlite_rc -eq 5 ]; then echo "no tests ran"; exit 1; fi
 
 if pg_available; then
   echo "== suite on PostgreSQL ($PG_URL)"
-  BASTION_DATABASE_URL="$PG_URL" "$BIN/pytest" -m "not nodb" "$@"
+  BASTION_DATABASE_URL="$PG_URL" "$BIN/pytest" "${WORKERS[@]}" -m "not nodb" "$@"
   pg_rc=$?
 else
   if [ "${CI:-}" = "true" ]; then

@@ -8,14 +8,23 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-DB_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup", "django_db_blocker"}
+DB_FIXTURES = {
+    "db",
+    "transactional_db",
+    "live_server",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    # Runs `bastion` processes on the configured database (tests/cli/conftest.py).
+    "cli",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Tests that never touch the database run once, on the SQLite pass only.
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if not (fixtures & DB_FIXTURES) and not item.get_closest_marker("django_db"):
+        uses_db = fixtures & DB_FIXTURES or item.get_closest_marker("django_db")
+        if not uses_db and not item.get_closest_marker("dbprocess"):
             item.add_marker(pytest.mark.nodb)
 
 
