@@ -49,13 +49,14 @@ def cmd_cluster_create(args: argparse.Namespace) -> int:
     setup_django()
     from django.core.exceptions import ValidationError
 
+    from bastion.core import access
     from bastion.core.models import Organization
     from bastion.jobs import services
 
     organization = Organization.objects.filter(slug=args.org).first()
     if organization is None:
         return _fail(f"no organization {args.org!r}")
-    principal = services.system_principal(organization, "cli")
+    principal = access.Principal.system(organization=organization, what="cli")
     try:
         cluster = services.create_cluster(
             principal, organization, name=args.name, description=args.description
@@ -76,6 +77,7 @@ def cmd_agent_token_create(args: argparse.Namespace) -> int:
     from django.core.exceptions import ValidationError
     from django.utils import timezone
 
+    from bastion.core import access
     from bastion.core.models import Organization
     from bastion.jobs import services
     from bastion.jobs.models import Cluster
@@ -91,7 +93,7 @@ def cmd_agent_token_create(args: argparse.Namespace) -> int:
     expires_at = (
         timezone.now() + timedelta(days=args.expires_in_days) if args.expires_in_days else None
     )
-    principal = services.system_principal(organization, "cli")
+    principal = access.Principal.system(organization=organization, what="cli")
     try:
         issued = services.create_agent_token(
             principal, cluster, description=args.description, expires_at=expires_at

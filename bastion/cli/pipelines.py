@@ -130,9 +130,9 @@ def _create_local(org: str, body: dict[str, Any]) -> dict[str, Any]:
     from django.core.exceptions import ValidationError
     from django.http import Http404
 
+    from bastion.core.access import Principal
     from bastion.core.models import Organization
     from bastion.jobs.models import Cluster
-    from bastion.jobs.services import system_principal
     from bastion.pipelines import services
     from bastion.pipelines.schemas import PipelineOut
 
@@ -144,7 +144,7 @@ def _create_local(org: str, body: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"no cluster {body['cluster']!r} in {org}")
     try:
         pipeline = services.create_pipeline(
-            system_principal(organization, "cli"),
+            Principal.system(organization=organization, what="cli"),
             organization,
             slug=body["slug"],
             yaml=body["yaml"],
@@ -239,8 +239,8 @@ def _start_local(target: tuple[str, str], body: dict[str, Any]) -> dict[str, Any
     from django.core.exceptions import ValidationError
     from django.http import Http404
 
+    from bastion.core.access import Principal
     from bastion.core.models import Organization
-    from bastion.jobs.services import system_principal
     from bastion.pipelines import services
     from bastion.pipelines.models import Pipeline
     from bastion.pipelines.schemas import BuildOut
@@ -255,7 +255,7 @@ def _start_local(target: tuple[str, str], body: dict[str, Any]) -> dict[str, Any
     organization: Organization = pipeline.organization
     try:
         build = services.create_build(
-            system_principal(organization, "cli"),
+            Principal.system(organization=organization, what="cli"),
             pipeline,
             branch=body.get("branch"),
             commit=body["commit"],

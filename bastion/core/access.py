@@ -34,9 +34,10 @@ class Principal:
     actor: Actor
     user: User | None = None
     token: ApiToken | None = None
-    # The local ``bastion`` CLI acting on the database directly (like Django's createsuperuser):
-    # owner of every organization. Never built from a request; see ``Principal.system``.
+    # Trusted local code (the ``bastion`` CLI on the database, the scheduler) acting as owner,
+    # of one organization when ``system_org_id`` is set, else of all. Never built from a request.
     is_system: bool = False
+    system_org_id: int | None = None
 
     @classmethod
     def of_user(cls, user: User) -> Principal:
@@ -47,14 +48,22 @@ class Principal:
         return cls(actor=Actor.for_token(token), token=token)
 
     @classmethod
-    def system(cls, what: str = "cli") -> Principal:
-        """An explicit superuser-like principal for the local CLI only (whoever can run the
-        CLI against the database already has every right over it). Audited as ``what``."""
-        return cls(actor=Actor.system(what), is_system=True)
+    def system(cls, what: str = "cli", organization: Organization | None = None) -> Principal:
+        """An owner-like principal for trusted local code (whoever can run the CLI against the
+        database already has every right over it). Audited as ``what``. Pass ``organization``
+        to confine it to that organization, as the scheduler and org-scoped commands do."""
+        return cls(
+            actor=Actor.system(what),
+            is_system=True,
+            system_org_id=organization.pk if organization is not None else None,
+        )
 
     def organizations(self) -> QuerySet[Organization]:
         if self.is_system:
-            return Organization.objects.all()
+            everything = Organization.objects.all()
+            if self.system_org_id is not None:
+                return everything.filter(pk=self.system_org_id)
+            return everything
         if self.token is not None:
             return Organization.objects.filter(pk=self.token.organization_id)
         if self.user is None or not self.user.is_active:
@@ -63,6 +72,8 @@ class Principal:
 
     def role_in(self, organization: Organization) -> str | None:
         if self.is_system:
+            if self.system_org_id is not None and self.system_org_id != organization.pk:
+                return None
             return str(Role.OWNER)
         if self.token is not None:
             return self.token.role if self.token.organization_id == organization.pk else None

@@ -172,16 +172,3 @@ def revoke_agent_token(principal: Principal, token: AgentToken) -> None:
             organization=token.cluster.organization,
             target=token,
         )
-
-
-def system_principal(organization: Organization, what: str = "system") -> Principal:
-    """A principal for trusted local tools (CLI, scheduler) acting as owner of one organization.
-
-    It carries an unsaved, in-memory API token scoped to the organization, so every scoped helper
-    and role check works unchanged; nothing is stored and nothing can authenticate with it.
-    """
-    from bastion.core.context import Actor
-    from bastion.core.models import ApiToken
-
-    token = ApiToken(organization=organization, name=what, role=Role.OWNER)
-    return Principal(actor=Actor.system(what), token=token)

@@ -21,7 +21,6 @@ from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Job, JobState
-from bastion.jobs.services import system_principal
 from bastion.pipelines import environment
 from bastion.pipelines.models import (
     STEP_FINISHED,
@@ -62,7 +61,9 @@ def definition(build: Build) -> Pipeline:
 
 
 def scheduler_principal(build: Build) -> Principal:
-    return system_principal(build.organization, f"pipeline:{build.pipeline.slug}#{build.number}")
+    return Principal.system(
+        organization=build.organization, what=f"pipeline:{build.pipeline.slug}#{build.number}"
+    )
 
 
 @dataclass

@@ -20,6 +20,7 @@ def main() -> None:
     from django.core.management import call_command
 
     from bastion.core import services as core
+    from bastion.core.access import Principal
     from bastion.core.context import Actor
     from bastion.jobs import dispatch, services
     from bastion.jobs.models import Agent
@@ -28,7 +29,7 @@ def main() -> None:
     if mode == "setup":
         call_command("migrate", interactive=False, verbosity=0)
         org = core.create_organization(Actor.system("race"), name="Race", slug="race", owner=None)
-        principal = services.system_principal(org, "race")
+        principal = Principal.system("race", organization=org)
         cluster = services.create_cluster(principal, org, name="race")
         token = services.create_agent_token(principal, cluster).plaintext
         for n in range(int(sys.argv[2])):

@@ -359,7 +359,7 @@ def test_sweep_expires_unclaimed_jobs_and_times_out_long_ones() -> None:
 def test_system_principal_acts_as_owner_of_one_organization_only() -> None:
     world = World()
     other = make_org(make_user())
-    principal = services.system_principal(world.org, "cli")
+    principal = Principal.system("cli", organization=world.org)
     assert services.create_cluster(principal, world.org, name="made-by-cli").name == "made-by-cli"
     with pytest.raises(Http404):
         services.create_cluster(principal, other, name="nope")

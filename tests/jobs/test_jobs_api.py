@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bastion.core.access import Principal
 from bastion.core.models import AuditEvent
 from bastion.jobs import dispatch
 from bastion.jobs.models import AgentToken, Cluster, Job, JobState
@@ -82,7 +83,7 @@ def owner_token_for(job: Job) -> str:
     from bastion.jobs import services
 
     return services.create_agent_token(
-        services.system_principal(job.organization, "test"), job.cluster
+        Principal.system("test", organization=job.organization), job.cluster
     ).plaintext
 
 
