@@ -69,11 +69,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def _setup_world() -> str:
     from bastion.core import services as core
+    from bastion.core.access import Principal
     from bastion.core.context import Actor
     from bastion.jobs import services
 
     org = core.create_organization(Actor.system("bench"), name="Bench", slug="bench", owner=None)
-    principal = services.system_principal(org, "bench")
+    principal = Principal.system("bench", organization=org)
     cluster = services.create_cluster(principal, org, name="bench")
     return services.create_agent_token(principal, cluster).plaintext
 
@@ -95,7 +96,7 @@ def _create(command: str, label: str) -> Any:
     org = Organization.objects.get(slug="bench")
     cluster = Cluster.objects.get(organization=org, name="bench")
     return dispatch.create_job(
-        services.system_principal(org, "bench"),
+        Principal.system("bench", organization=org),
         org,
         cluster,
         kind="command",

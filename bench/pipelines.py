@@ -77,13 +77,14 @@ def pipeline_yaml(steps: int, seconds: float) -> str:
 
 def _setup(steps: int, seconds: float) -> tuple[str, str]:
     from bastion.core import services as core
+    from bastion.core.access import Principal
     from bastion.core.context import Actor
     from bastion.core.models import Role
     from bastion.jobs import services as jobs
     from bastion.pipelines import services as pipelines
 
     org = core.create_organization(Actor.system("bench"), name="Bench", slug="bench", owner=None)
-    principal = jobs.system_principal(org, "bench")
+    principal = Principal.system("bench", organization=org)
     cluster = jobs.create_cluster(principal, org, name="default")
     agent_token = jobs.create_agent_token(principal, cluster).plaintext
     api_token = core.create_api_token(principal, org, name="bench", role=Role.OWNER).plaintext
