@@ -89,8 +89,9 @@ def _server_ready(url: str) -> bool:
 
 
 def _create(command: str, label: str) -> Any:
+    from bastion.core.access import Principal
     from bastion.core.models import Organization
-    from bastion.jobs import dispatch, services
+    from bastion.jobs import dispatch
     from bastion.jobs.models import Cluster
 
     org = Organization.objects.get(slug="bench")
