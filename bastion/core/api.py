@@ -33,6 +33,7 @@ from bastion.core.schemas import (
     MemberOut,
     OrganizationIn,
     OrganizationOut,
+    OrganizationPatch,
     ProjectIn,
     ProjectOut,
     ProjectPatch,
@@ -80,6 +81,15 @@ def create_organization(request: HttpRequest, data: OrganizationIn) -> Status[Or
 def get_organization(request: HttpRequest, org: str) -> OrganizationOut:
     principal = principal_of(request)
     organization = access.get_organization_for(principal, org)
+    return OrganizationOut.of(organization, principal.role_in(organization))
+
+
+@router.patch(ORG, response={200: OrganizationOut, **WRITE_ERRORS})
+def rename_organization(request: HttpRequest, org: str, data: OrganizationPatch) -> OrganizationOut:
+    """Rename the organization (admins and owners); its slug never changes."""
+    principal = principal_of(request)
+    organization = access.get_organization_for(principal, org)
+    services.rename_organization(principal, organization, name=data.name)
     return OrganizationOut.of(organization, principal.role_in(organization))
 
 

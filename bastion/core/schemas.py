@@ -46,6 +46,10 @@ class OrganizationIn(Schema):
     name: str = Field("", max_length=200)
 
 
+class OrganizationPatch(Schema):
+    name: str = Field(..., min_length=1, max_length=200)
+
+
 class OrganizationOut(Schema):
     slug: str
     name: str

@@ -176,6 +176,30 @@ def create_organization(actor: Actor, *, name: str, slug: str, owner: User | Non
     return organization
 
 
+def rename_organization(
+    principal: Principal, organization: Organization, *, name: str
+) -> Organization:
+    """Change the display name; the slug (in every URL and API path) stays."""
+    require_role(principal, organization, Role.ADMIN)
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ValidationError({"name": ["Give a name of 1 to 200 characters."]})
+    before = organization.name
+    if name == before:
+        return organization
+    with transaction.atomic():
+        organization.name = name
+        organization.save(update_fields=["name"])
+        audit.record(
+            principal.actor,
+            "organization.rename",
+            organization=organization,
+            target=organization,
+            changes={"name": {"before": before, "after": name}},
+        )
+    return organization
+
+
 def create_project(
     principal: Principal, organization: Organization, *, slug: str, name: str, description: str = ""
 ) -> Project:

@@ -69,6 +69,10 @@ class OrganizationForm(forms.Form):
     )
 
 
+class OrganizationNameForm(forms.Form):
+    name = forms.CharField(max_length=200)
+
+
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     slug = forms.CharField(max_length=50, help_text="Lowercase letters, digits and hyphens.")

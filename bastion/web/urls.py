@@ -34,6 +34,7 @@ org_patterns = [
     path("audit/export.csv", audit.audit_export_csv, name="audit-csv"),
     path("audit/export.json", audit.audit_export_json, name="audit-json"),
     path("settings/", settings.general, name="settings"),
+    path("settings/organization/", settings.organization_rename, name="org-rename"),
     path("settings/projects/", settings.project_create, name="project-create"),
     path("settings/members/", settings.members, name="members"),
     path("settings/members/invite/", settings.invite, name="invite"),

@@ -68,6 +68,17 @@ def test_get_organization_reports_role(team: Team) -> None:
     assert reply.status == 200 and reply.body["role"] == "viewer"
 
 
+def test_rename_organization_is_audited_and_refused_to_viewers(team: Team) -> None:
+    reply = team.as_admin().patch("/organizations/acme", {"name": "Acme Corp"})
+    assert reply.status == 200 and reply.body["name"] == "Acme Corp"
+    assert reply.body["slug"] == "acme"
+    event = AuditEvent.objects.filter(action="organization.rename").get()
+    assert event.changes == {"name": {"before": "Acme", "after": "Acme Corp"}}
+    assert team.as_viewer().patch("/organizations/acme", {"name": "Viewer Inc"}).status == 403
+    assert team.as_admin().patch("/organizations/acme", {"name": ""}).status == 400
+    assert Organization.objects.get(slug="acme").name == "Acme Corp"
+
+
 # --- projects --------------------------------------------------------------------------------
 
 

@@ -120,7 +120,7 @@ def test_create_project_token_and_invite(live_server: Any, browser: Any, screens
 
     # A project: a bad slug first shows the error next to the field, then a good one.
     page.goto(f"{live_server.url}/o/initech/settings/")
-    page.fill("input[name=name]", "Web shop")
+    page.fill("#new-project input[name=name]", "Web shop")
     page.fill("input[name=slug]", "Web Shop!")
     page.click("#new-project button[type=submit]")
     assert page.locator(".has-error .field-errors").first.is_visible()

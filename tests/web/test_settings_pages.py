@@ -31,6 +31,21 @@ def test_create_project(world: World, owner_client: Client) -> None:
     assert b"shop" in owner_client.get(f"/o/{world.org.slug}/settings/").content
 
 
+def test_rename_organization(world: World, owner_client: Client) -> None:
+    url = f"/o/{world.org.slug}/settings/organization/"
+    response = owner_client.post(url, {"name": "Acme Corp"}, follow=True)
+    assert "Organization renamed to Acme Corp." in _flash(response)
+    world.org.refresh_from_db()
+    assert world.org.name == "Acme Corp"
+    assert AuditEvent.objects.filter(action="organization.rename").count() == 1
+    rows = AuditEvent.objects.count()
+    response = owner_client.post(url, {"name": ""})
+    assert response.status_code == 400
+    assert response.context["org_form"].errors["name"]
+    world.org.refresh_from_db()
+    assert world.org.name == "Acme Corp" and AuditEvent.objects.count() == rows
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

@@ -21,6 +21,7 @@ from bastion.web.forms import (
     ApiTokenForm,
     ClusterForm,
     InviteForm,
+    OrganizationNameForm,
     ProjectForm,
     QueueForm,
     RoleForm,
@@ -40,11 +41,16 @@ from bastion.web.views._common import (
 
 
 def _general(
-    request: HttpRequest, organization: Organization, form: ProjectForm, status: int = 200
+    request: HttpRequest,
+    organization: Organization,
+    form: ProjectForm,
+    status: int = 200,
+    org_form: OrganizationNameForm | None = None,
 ) -> HttpResponse:
     context = {
         "projects": list(projects_for(principal_of(request), organization)),
         "form": form,
+        "org_form": org_form or OrganizationNameForm(initial={"name": organization.name}),
         "tab": "general",
     }
     return page(request, "web/settings/general.html", context, section="settings", status=status)
@@ -53,6 +59,22 @@ def _general(
 @org_page()
 def general(request: HttpRequest, organization: Organization) -> HttpResponse:
     return _general(request, organization, ProjectForm())
+
+
+@org_action(Role.ADMIN)
+def organization_rename(request: HttpRequest, organization: Organization) -> HttpResponse:
+    form = OrganizationNameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.rename_organization(
+                principal_of(request), organization, name=form.cleaned_data["name"]
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, f"Organization renamed to {organization.name}.")
+            return redirect("web:settings", org=organization.slug)
+    return _general(request, organization, ProjectForm(), status=400, org_form=form)
 
 
 @org_action(Role.ADMIN)
