@@ -82,12 +82,19 @@ class Supervisor:
         return 0
 
     def stop_all(self) -> None:
-        # Reverse start order: the agent finishes its job before the web server goes away.
-        for child in reversed(self.children):
+        """Stop the agents first, while the server can still take their last log lines and
+        their disconnect; then everything else together."""
+        first = [c for c in self.children if c.name == "agent"]
+        rest = [c for c in reversed(self.children) if c.name != "agent"]
+        for wave in (first, rest):
+            self._stop_wave(wave)
+
+    def _stop_wave(self, children: list[Child]) -> None:
+        for child in children:
             if child.process is not None and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
-        for child in reversed(self.children):
+        for child in children:
             if child.process is None:
                 continue
             try:

@@ -87,6 +87,7 @@ def test_up_starts_everything_prints_admin_once_and_stops_cleanly(
         banner = read_until(first, "Bastion is running on")
         assert "First admin created" in banner
         assert "username  admin" in banner
+        read_until(first, "registered as local")
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
             smtp.sendmail(
@@ -124,5 +125,8 @@ def test_up_starts_everything_prints_admin_once_and_stops_cleanly(
     with sqlite3.connect(tmp_path / "bastion.sqlite3") as db:
         subjects = [row[0] for row in db.execute("SELECT subject FROM browser_mailmessage")]
         users = db.execute("SELECT count(*) FROM core_user").fetchone()[0]
+        agent_states = {row[0] for row in db.execute("SELECT state FROM jobs_agent")}
     assert subjects == ["hello"]
     assert users == 1
+    # The local agent was stopped before the server, so it could say goodbye each time.
+    assert agent_states == {"disconnected"}
