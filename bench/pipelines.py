@@ -28,7 +28,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,33 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-BIN = ROOT / ".venv" / "bin"
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+from _support import BIN, PG_ADMIN_URL, free_port, percentile, wait_until
+
 PG_DB = "bench_pipelines"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(condition: Any, timeout: float, step: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    for _ in range(int(timeout / step) + 2):
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            break
-        time.sleep(step)
-    raise TimeoutError(f"not reached within {timeout}s")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def pipeline_yaml(steps: int, seconds: float) -> str:
