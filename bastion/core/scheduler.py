@@ -134,6 +134,7 @@ def fire_due_schedules(now: datetime) -> int:
 
 
 def tick(now: datetime | None = None) -> TickReport:
+    from bastion.browser.runs import sweep as finish_browser_runs
     from bastion.jobs.dispatch import sweep
     from bastion.pipelines.scheduler import sweep as advance_builds
 
@@ -141,6 +142,7 @@ def tick(now: datetime | None = None) -> TickReport:
     report = TickReport()
     sweep(now)
     advance_builds()  # builds whose jobs were lost, or whose post-finish hook never ran
+    finish_browser_runs()  # browser runs whose last job finished without the hook running
     report.schedules_fired = fire_due_schedules(now)
     return report
 
