@@ -23,7 +23,14 @@ from django.utils.text import slugify
 from PIL import Image, UnidentifiedImageError
 
 from bastion.browser.diff import DiffResult, Region, compare
-from bastion.browser.models import Baseline, BrowserRun, Environment, StoredTest
+from bastion.browser.models import (
+    Baseline,
+    BrowserRun,
+    Environment,
+    StoredTest,
+    Suite,
+    SuiteTest,
+)
 from bastion.browser.spec import (
     BrowserTest,
     ModuleNotFound,
@@ -39,6 +46,7 @@ from bastion.core.access import Principal, projects_for, require_role
 from bastion.core.models import Project, Role
 
 MAX_BASELINE_BYTES = 20 * 1024 * 1024
+MAX_SUITE_CONCURRENCY = 8
 
 
 # -- reads --------------------------------------------------------------------------------
@@ -266,3 +274,86 @@ def compare_with_baseline(
     with default_storage.open(baseline.image, "rb") as handle:
         stored = handle.read()
     return compare(stored, png, tolerance_pct=tolerance_pct, threshold=threshold, exclude=exclude)
+
+
+def delete_test(principal: Principal, test: StoredTest) -> None:
+    require_role(principal, test.project.organization, Role.MEMBER)
+    with transaction.atomic():
+        audit.record(
+            principal.actor,
+            "browser.test.delete",
+            organization=test.project.organization,
+            target=test,
+            changes={"slug": test.slug, "version": test.version},
+        )
+        test.delete()
+
+
+def suites_for(principal: Principal, project: Project) -> QuerySet[Suite]:
+    require_role(principal, project.organization, Role.VIEWER)
+    return Suite.objects.filter(project=project, project__in=projects_for(principal))
+
+
+def get_suite_for(
+    principal: Principal, project: Project, slug: str, minimum: str = Role.VIEWER
+) -> Suite:
+    suite = suites_for(principal, project).filter(slug=slug).first()
+    if suite is None:
+        raise Http404("No such suite.")
+    require_role(principal, project.organization, minimum)
+    return suite
+
+
+def get_environment_for(principal: Principal, project: Project, slug: str) -> Environment:
+    environment = environments_for(principal, project).filter(slug=slug).first()
+    if environment is None:
+        raise Http404("No such environment.")
+    return environment
+
+
+def create_suite(
+    principal: Principal,
+    project: Project,
+    *,
+    slug: str,
+    name: str = "",
+    tests: Sequence[str] = (),
+    concurrency: int = 1,
+    variables: Mapping[str, str] | None = None,
+) -> Suite:
+    """A suite of the project's tests, in the given order (audited)."""
+    require_role(principal, project.organization, Role.MEMBER)
+    errors: dict[str, list[str]] = {}
+    if not slug or slugify(slug) != slug or len(slug) > 60:
+        errors["slug"] = ["Use lower-case letters, digits and dashes (at most 60)."]
+    elif Suite.objects.filter(project=project, slug=slug).exists():
+        errors["slug"] = ["A suite with that slug already exists here."]
+    if not 1 <= concurrency <= MAX_SUITE_CONCURRENCY:
+        errors["concurrency"] = [f"Concurrency must be 1..{MAX_SUITE_CONCURRENCY}."]
+    found = {t.slug: t for t in StoredTest.objects.filter(project=project, slug__in=list(tests))}
+    missing = [name for name in tests if name not in found]
+    if missing:
+        errors["tests"] = [f"No such test: {name}" for name in missing]
+    if len(set(tests)) != len(tests):
+        errors.setdefault("tests", []).append("A test can be in a suite once.")
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        suite = Suite.objects.create(
+            project=project,
+            slug=slug,
+            name=name or slug,
+            concurrency=concurrency,
+            variables=dict(variables or {}),
+        )
+        SuiteTest.objects.bulk_create(
+            SuiteTest(suite=suite, test=found[name], position=i) for i, name in enumerate(tests)
+        )
+        audit.record(
+            principal.actor,
+            "browser.suite.create",
+            organization=project.organization,
+            target=suite,
+            changes={"slug": slug, "tests": list(tests), "concurrency": concurrency},
+        )
+    return suite

@@ -33,6 +33,7 @@ from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
+from tests.browser.helpers import browser_world
 from tests.pipelines.helpers import pipeline_world
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
@@ -59,6 +60,9 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "build_job_id": lambda w: str(w.build_job_id),
     "issue_id": lambda w: str(w.issue_id),
     "key_id": lambda w: str(w.dsn_key_id),
+    "test": lambda w: w.browser_test,
+    "suite": lambda w: w.browser_suite,
+    "run_id": lambda w: str(w.browser_run_id),
 }
 
 
@@ -79,6 +83,9 @@ class World:
     build_job_id: int
     issue_id: int
     dsn_key_id: int
+    browser_test: str
+    browser_suite: str
+    browser_run_id: int
 
 
 def build_world(slug: str) -> World:
@@ -108,6 +115,7 @@ def build_world(slug: str) -> World:
         owner, org, cluster, agent_token.plaintext
     )
     dsn_key = error_services.create_dsn_key(owner, project)
+    browser_test, browser_suite, browser_run_id = browser_world(owner, project)
     now = timezone.now()
     issue = Issue.objects.create(
         project=project,
@@ -134,6 +142,9 @@ def build_world(slug: str) -> World:
         build_job_id=build_job_id,
         issue_id=issue.pk,
         dsn_key_id=dsn_key.pk,
+        browser_test=browser_test,
+        browser_suite=browser_suite,
+        browser_run_id=browser_run_id,
     )
 
 

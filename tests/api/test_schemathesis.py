@@ -31,6 +31,7 @@ from bastion.core.access import Principal
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
+from tests.browser.helpers import browser_world
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
 # whole run stays around a minute as the API grows.
@@ -58,11 +59,12 @@ def keep_connection() -> Iterator[None]:
 def seeded(db: None) -> dict[str, Any]:
     team = make_team("seed")
     owner = Principal.of_user(team.owner)
-    services.create_project(owner, team.org, slug="web", name="Web")
+    project = services.create_project(owner, team.org, slug="web", name="Web")
     cluster = job_services.create_cluster(owner, team.org, name="ci")
     job = Job.objects.create(
         organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
     )
+    browser_test, browser_suite, browser_run_id = browser_world(owner, project)
     return {
         "token": team.owner_token,
         "path": {
@@ -72,6 +74,9 @@ def seeded(db: None) -> dict[str, Any]:
             "name": "ci",
             "cluster": "ci",
             "job_id": job.pk,
+            "test": browser_test,
+            "suite": browser_suite,
+            "run_id": browser_run_id,
         },
     }
 
