@@ -35,6 +35,7 @@ from bastion.errors.envelope import EnvelopeError, Item, parse_envelope, parse_e
 from bastion.errors.grouping import grouping_hash
 from bastion.errors.models import DsnKey, ProjectErrorSettings
 from bastion.errors.normalize import InvalidEvent, normalize_event
+from bastion.errors.rules import first_match, rule_cache
 from bastion.errors.scrubbing import ScrubRules, scrub
 from bastion.errors.store import PendingWrite, PreparedEvent
 
@@ -234,7 +235,8 @@ def prepare_event(
     user_hash = _user_hash(data)
     data = scrub(data, scrub_rules_for(key))
     timestamp = datetime.fromisoformat(data["timestamp"])
-    return PreparedEvent(event_id, data, grouping_hash(data), timestamp, user_hash)
+    suppressed_by = first_match(rule_cache.get(key.project_id), data)
+    return PreparedEvent(event_id, data, grouping_hash(data), timestamp, user_hash, suppressed_by)
 
 
 # --- the two endpoints ----------------------------------------------------------------------------

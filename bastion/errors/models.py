@@ -53,6 +53,12 @@ class IssueStatus(models.TextChoices):
     IGNORED = "ignored", "Ignored"
 
 
+class Resolution(models.TextChoices):
+    NONE = "", "None"
+    NOW = "now", "Resolved"
+    NEXT_RELEASE = "next_release", "Resolved in next release"
+
+
 class Issue(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="issues")
     grouping_version = models.CharField(max_length=20)
@@ -70,6 +76,17 @@ class Issue(models.Model):
     releases = models.JSONField(default=list, blank=True)
     environments = models.JSONField(default=list, blank=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
+    # Lifecycle (see ``bastion.errors.lifecycle``): how a resolved issue was resolved, until
+    # when an ignored one stays ignored, and whether it came back after a resolution.
+    resolution = models.CharField(
+        max_length=20, choices=Resolution.choices, blank=True, default=Resolution.NONE
+    )
+    ignore_until = models.DateTimeField(null=True, blank=True)
+    # Absolute thresholds: the issue is unignored once event_count / users_affected reach them.
+    ignore_until_events = models.PositiveBigIntegerField(null=True, blank=True)
+    ignore_until_users = models.PositiveBigIntegerField(null=True, blank=True)
+    regressed = models.BooleanField(default=False)
+    regressed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -113,6 +130,11 @@ class Event(models.Model):
     grouping_version = models.CharField(max_length=20)
     grouping_hash = models.CharField(max_length=64)
     data = models.JSONField()
+    # The ignore rule this event matched: still counted on its issue, but it changes no
+    # issue status and raises no alert.
+    suppressed_by = models.ForeignKey(
+        "IgnoreRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
 
     class Meta:
         constraints = [
@@ -152,3 +174,53 @@ class ItemCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["project", "day", "item_type"], name="uniq_item_count")
         ]
+
+
+class IssueView(models.Model):
+    """One opening of an issue page by a user (the review audit's raw evidence)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="views")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    viewed_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["issue", "viewed_at"], name="issue_view_by_issue")]
+
+
+class IssueReview(models.Model):
+    """A user's "Mark reviewed" of an issue, with an optional comment."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="reviews")
+    user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    reviewed_at = models.DateTimeField(default=dj_timezone.now)
+    comment = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["issue", "reviewed_at"], name="issue_review_by_issue")]
+
+
+class RuleKind(models.TextChoices):
+    EXCEPTION_TYPE = "exception_type", "Exception type"
+    MESSAGE_REGEX = "message_regex", "Message regex"
+    TAG = "tag", "Tag (key=value)"
+    TRANSACTION = "transaction", "Transaction (glob)"
+    URL = "url", "Request URL (glob)"
+
+
+class IgnoreRule(models.Model):
+    """A project rule: matching events are stored and counted but marked suppressed."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="ignore_rules")
+    kind = models.CharField(max_length=20, choices=RuleKind.choices)
+    value = models.CharField(max_length=500)
+    reason = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    enabled = models.BooleanField(default=True)
+    match_count = models.PositiveBigIntegerField(default=0)
+    last_matched_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.value}"[:300]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -14,8 +15,22 @@ from django.utils import timezone
 from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Project, Role
+from bastion.errors import lifecycle, rules
 from bastion.errors.ingest import hash_public_key, key_cache
-from bastion.errors.models import DsnKey, Issue, IssueStatus, ProjectErrorSettings
+from bastion.errors.models import (
+    DsnKey,
+    IgnoreRule,
+    Issue,
+    IssueReview,
+    IssueStatus,
+    IssueView,
+    ProjectErrorSettings,
+    Resolution,
+)
+from bastion.errors.rules import rule_cache
+
+MAX_IGNORE_COUNT = 1_000_000_000
+MAX_COMMENT = 5000
 
 
 def public_key_of(key: DsnKey) -> str:
@@ -93,26 +108,193 @@ def update_dsn_key(
     return key
 
 
-def set_issue_status(principal: Principal, issue: Issue, status: str) -> Issue:
-    if status not in IssueStatus.values:
-        raise ValidationError({"status": [f"One of {', '.join(IssueStatus.values)}."]})
+def _lifecycle_state(issue: Issue) -> dict[str, object]:
+    return {
+        "status": issue.status,
+        "resolution": issue.resolution,
+        "ignore_until": issue.ignore_until.isoformat() if issue.ignore_until else None,
+        "ignore_until_events": issue.ignore_until_events,
+        "ignore_until_users": issue.ignore_until_users,
+    }
+
+
+def _change_status(
+    principal: Principal, issue: Issue, action: str, change: lifecycle.Change
+) -> Issue:
+    """Lock the issue, apply ``change`` to it, save and audit ``errors.issue.<action>``."""
     organization = issue.project.organization
     require_role(principal, organization, Role.MEMBER)
-    before = issue.status
     with transaction.atomic():
         locked = Issue.objects.select_for_update().get(pk=issue.pk)
-        before = locked.status
-        locked.status = status
+        before = _lifecycle_state(locked)
+        lifecycle.clear_lifecycle(locked)
+        change(locked)
+        locked.regressed = False
         locked.status_changed_at = timezone.now()
-        locked.save(update_fields=["status", "status_changed_at"])
+        locked.save(
+            update_fields=[
+                "status",
+                "status_changed_at",
+                "resolution",
+                "ignore_until",
+                "ignore_until_events",
+                "ignore_until_users",
+                "regressed",
+            ]
+        )
         audit.record(
             principal.actor,
-            f"errors.issue.{status if status != IssueStatus.UNRESOLVED else 'unresolve'}",
+            f"errors.issue.{action}",
             organization=organization,
             target=locked,
-            changes={"status": {"before": before, "after": status}},
+            changes=audit.diff(before, _lifecycle_state(locked)),
         )
     return locked
+
+
+def set_issue_status(principal: Principal, issue: Issue, status: str) -> Issue:
+    """Resolve (now), ignore (forever) or reopen."""
+    if status not in IssueStatus.values:
+        raise ValidationError({"status": [f"One of {', '.join(IssueStatus.values)}."]})
+    if status == IssueStatus.RESOLVED:
+        return resolve_issue(principal, issue)
+    if status == IssueStatus.IGNORED:
+        return ignore_issue(principal, issue)
+
+    def reopen(locked: Issue) -> None:
+        locked.status = IssueStatus.UNRESOLVED
+
+    return _change_status(principal, issue, "unresolve", reopen)
+
+
+def resolve_issue(principal: Principal, issue: Issue, *, in_next_release: bool = False) -> Issue:
+    """Resolved now (any new event regresses it) or in the next release (only an event of a
+    release the issue has not seen yet does)."""
+
+    def resolve(locked: Issue) -> None:
+        locked.status = IssueStatus.RESOLVED
+        locked.resolution = Resolution.NEXT_RELEASE if in_next_release else Resolution.NOW
+
+    return _change_status(principal, issue, "resolved", resolve)
+
+
+def ignore_issue(
+    principal: Principal,
+    issue: Issue,
+    *,
+    until: datetime | None = None,
+    more_events: int | None = None,
+    more_users: int | None = None,
+) -> Issue:
+    """Ignored forever, or until a date, until N more events or N more affected users
+    (whichever comes first)."""
+    for name, value in (("more_events", more_events), ("more_users", more_users)):
+        if value is not None and not 1 <= value <= MAX_IGNORE_COUNT:
+            raise ValidationError({name: [f"Between 1 and {MAX_IGNORE_COUNT}."]})
+    if until is not None:
+        if until.tzinfo is None:
+            raise ValidationError({"until": ["A date with a time zone."]})
+        if until <= timezone.now():
+            raise ValidationError({"until": ["A date in the future."]})
+
+    def ignore(locked: Issue) -> None:
+        locked.status = IssueStatus.IGNORED
+        locked.ignore_until = until
+        if more_events is not None:
+            locked.ignore_until_events = locked.event_count + more_events
+        if more_users is not None:
+            locked.ignore_until_users = locked.users_affected + more_users
+
+    return _change_status(principal, issue, "ignored", ignore)
+
+
+# --- review audit -------------------------------------------------------------------------------
+
+
+def record_view(principal: Principal, issue: Issue) -> IssueView | None:
+    """Note that a user opened the issue (the raw evidence of the review audit; an API token
+    reading it is no person's view)."""
+    require_role(principal, issue.project.organization, Role.VIEWER)
+    if principal.user is None:
+        return None
+    return IssueView.objects.create(issue=issue, user=principal.user)
+
+
+def mark_reviewed(principal: Principal, issue: Issue, comment: str = "") -> IssueReview:
+    organization = issue.project.organization
+    require_role(principal, organization, Role.MEMBER)
+    comment = comment.strip()
+    if len(comment) > MAX_COMMENT:
+        raise ValidationError({"comment": [f"At most {MAX_COMMENT} characters."]})
+    with transaction.atomic():
+        review = IssueReview.objects.create(
+            issue=issue,
+            user=principal.actor.user if principal.actor.user else None,
+            comment=comment,
+        )
+        audit.record(
+            principal.actor,
+            "errors.issue.reviewed",
+            organization=organization,
+            target=issue,
+            changes={"comment": comment},
+        )
+    return review
+
+
+# --- ignore rules -------------------------------------------------------------------------------
+
+
+def _rules_changed() -> None:
+    rule_cache.clear()  # now for this thread, and again once others can see the change
+    transaction.on_commit(rule_cache.clear)
+
+
+def create_ignore_rule(
+    principal: Principal, project: Project, *, kind: str, value: str, reason: str
+) -> IgnoreRule:
+    require_role(principal, project.organization, Role.ADMIN)
+    value = rules.validate(kind, value)
+    reason = reason.strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError({"reason": ["Say why (at most 500 characters)."]})
+    with transaction.atomic():
+        rule = IgnoreRule.objects.create(
+            project=project,
+            kind=kind,
+            value=value,
+            reason=reason,
+            created_by=principal.actor.user if principal.actor.user else None,
+        )
+        _rules_changed()
+        audit.record(
+            principal.actor,
+            "errors.ignore_rule.create",
+            organization=project.organization,
+            target=rule,
+            changes={"project": str(project), "kind": kind, "value": value, "reason": reason},
+        )
+    return rule
+
+
+def set_ignore_rule_enabled(principal: Principal, rule: IgnoreRule, enabled: bool) -> IgnoreRule:
+    """Disable (or re-enable) a rule; rules are never deleted, so what they suppressed stays
+    explained."""
+    organization = rule.project.organization
+    require_role(principal, organization, Role.ADMIN)
+    with transaction.atomic():
+        before = rule.enabled
+        rule.enabled = enabled
+        rule.save(update_fields=["enabled"])
+        _rules_changed()
+        audit.record(
+            principal.actor,
+            "errors.ignore_rule.enable" if enabled else "errors.ignore_rule.disable",
+            organization=organization,
+            target=rule,
+            changes={"enabled": {"before": before, "after": enabled}},
+        )
+    return rule
 
 
 def update_scrub_settings(

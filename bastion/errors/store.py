@@ -21,9 +21,13 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Field, Model, Q
 from django.utils.text import get_valid_filename
 
+from bastion.core import audit
+from bastion.core.context import Actor
+from bastion.core.models import Organization, Project
+from bastion.errors import lifecycle
 from bastion.errors.envelope import Item
 from bastion.errors.grouping import GROUPING_VERSION
-from bastion.errors.models import Attachment, Event, Issue, IssueStatus, IssueUser, ItemCount
+from bastion.errors.models import Attachment, Event, IgnoreRule, Issue, IssueUser, ItemCount
 
 ISSUE_FIELDS = [
     "event_count",
@@ -36,6 +40,12 @@ ISSUE_FIELDS = [
     "environments",
     "status",
     "status_changed_at",
+    "resolution",
+    "ignore_until",
+    "ignore_until_events",
+    "ignore_until_users",
+    "regressed",
+    "regressed_at",
 ]
 MAX_LISTED_VALUES = 200
 EVENT_COLUMNS = [
@@ -51,6 +61,7 @@ EVENT_COLUMNS = [
     "grouping_version",
     "grouping_hash",
     "data",
+    "suppressed_by",
 ]
 
 
@@ -66,6 +77,7 @@ class PreparedEvent:
     grouping_hash: str
     timestamp: datetime
     user_hash: str | None
+    suppressed_by: int | None = None  # the id of the ignore rule the event matched
 
 
 @dataclass
@@ -165,8 +177,17 @@ def _lock_issues(
     return found
 
 
-def _apply(issue: Issue, event: PreparedEvent, now: datetime, new_user: bool) -> None:
+def _apply(
+    issue: Issue, event: PreparedEvent, now: datetime, new_user: bool
+) -> list[lifecycle.Transition]:
+    """Count the event on its issue; the status transitions it caused (a suppressed event
+    causes none)."""
     data = event.data
+    transitions = []
+    if event.suppressed_by is None:
+        regression = lifecycle.before_event(issue, data["release"], now)
+        if regression is not None:
+            transitions.append(regression)
     issue.event_count += 1
     issue.users_affected += 1 if new_user else 0
     issue.last_seen = max(issue.last_seen, now)
@@ -175,9 +196,11 @@ def _apply(issue: Issue, event: PreparedEvent, now: datetime, new_user: bool) ->
         values: list[str] = getattr(issue, attr)
         if value and value not in values and len(values) < MAX_LISTED_VALUES:
             setattr(issue, attr, [*values, value])
-    if issue.status == IssueStatus.RESOLVED:  # a regression: it happened again
-        issue.status = IssueStatus.UNRESOLVED
-        issue.status_changed_at = now
+    if event.suppressed_by is None:
+        unignored = lifecycle.after_event(issue, now)
+        if unignored is not None:
+            transitions.append(unignored)
+    return transitions
 
 
 def _new_events(writes: Sequence[PendingWrite]) -> list[PendingWrite]:
@@ -233,6 +256,7 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
     issues = _lock_issues(wanted, max(w.received_at for w in fresh))
     new_users = _new_users(fresh, issues)
     counted_users: set[tuple[int, str]] = set()
+    transitions: list[lifecycle.Transition] = []
     created: dict[int, Event] = {}
     for write in fresh:
         event = write.event
@@ -241,7 +265,7 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
         user = (issue.pk, event.user_hash or "")
         is_new_user = user in new_users and user not in counted_users
         counted_users.add(user)
-        _apply(issue, event, write.received_at, is_new_user)
+        transitions += _apply(issue, event, write.received_at, is_new_user)
         created[id(write)] = Event(
             project_id=write.project_id,
             issue=issue,
@@ -255,6 +279,7 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
             grouping_version=GROUPING_VERSION,
             grouping_hash=event.grouping_hash,
             data=event.data,
+            suppressed_by_id=event.suppressed_by,
         )
     insert_rows(Event, EVENT_COLUMNS, list(created.values()))
     if new_users:
@@ -264,7 +289,44 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
             [IssueUser(issue_id=i, user_hash=u) for i, u in sorted(new_users)],
         )
     update_rows(Issue, ISSUE_FIELDS, list(issues.values()))
+    _count_rule_matches(list(created.values()))
+    _audit_transitions(transitions)
     return created
+
+
+def _count_rule_matches(events: list[Event]) -> None:
+    """One UPDATE per ignore rule matched in this batch (rules are few)."""
+    matched: dict[int, tuple[int, datetime]] = {}
+    for event in events:
+        if event.suppressed_by_id is not None:
+            count, last = matched.get(event.suppressed_by_id, (0, event.received_at))
+            matched[event.suppressed_by_id] = (count + 1, max(last, event.received_at))
+    for rule_id, (count, last) in sorted(matched.items()):
+        IgnoreRule.objects.filter(pk=rule_id).update(
+            match_count=F("match_count") + count, last_matched_at=last
+        )
+
+
+def _audit_transitions(transitions: list[lifecycle.Transition]) -> None:
+    """Status changes made by ingest (regressions, expired ignores) are audited as the system;
+    they are rare, so the audit row costs nothing on the usual path."""
+    if not transitions:
+        return
+    orgs = dict(
+        Project.objects.filter(pk__in={t.project_id for t in transitions}).values_list(
+            "pk", "organization_id"
+        )
+    )
+    actor = Actor.system("errors.ingest")
+    for transition in transitions:
+        audit.record(
+            actor,
+            transition.action,
+            organization=Organization(pk=orgs[transition.project_id]),
+            object_type="errors.issue",
+            object_id=str(transition.issue_id),
+            changes={"reason": transition.reason},
+        )
 
 
 def _store_attachment(event: Event, item: Item) -> None:

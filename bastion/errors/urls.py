@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from bastion.errors import pages, views
+from bastion.errors import audit_pages, pages, views
 
 app_name = "errors"
 
@@ -19,5 +19,35 @@ urlpatterns = [
         "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/status/",
         pages.issue_status,
         name="issue-status",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/review/",
+        pages.issue_review,
+        name="issue-review",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/review-coverage/",
+        audit_pages.review_coverage,
+        name="review-coverage",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/ignore-rules/",
+        audit_pages.ignore_rules,
+        name="ignore-rules",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/ignore-rules/new/",
+        audit_pages.ignore_rule_create,
+        name="ignore-rule-create",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/ignore-rules/<int:rule_id>/",
+        audit_pages.ignore_rule,
+        name="ignore-rule",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/ignore-rules/<int:rule_id>/enabled/",
+        audit_pages.ignore_rule_enabled,
+        name="ignore-rule-enabled",
     ),
 ]

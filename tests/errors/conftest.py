@@ -13,6 +13,7 @@ from bastion.core.access import Principal
 from bastion.core.models import Organization, Project, User
 from bastion.errors.ingest import committer, key_cache, rate_limiter
 from bastion.errors.models import DsnKey
+from bastion.errors.rules import rule_cache
 from bastion.errors.services import create_dsn_key, public_key_of
 from tests.errors.chunked_server import ChunkedLiveServer
 from tests.factories import make_org, make_project, make_user
@@ -56,10 +57,12 @@ def _fresh_ingest_state() -> Iterator[None]:
     committer.enabled = False
     rate_limiter.reset()
     key_cache.clear()
+    rule_cache.clear()
     yield
     committer.enabled = enabled
     rate_limiter.reset()
     key_cache.clear()
+    rule_cache.clear()
 
 
 @pytest.fixture

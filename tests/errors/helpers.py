@@ -47,3 +47,17 @@ def envelope(
         items.append(({"type": "event"}, json.dumps(payload).encode()))
     items.extend(extra_items or [])
     return event_id, serialize_envelope({"event_id": event_id, **headers}, items)
+
+
+def send_event(client: Any, setup: Any, **fields: Any) -> str:
+    """Post one event (``event_payload(**fields)``) through the envelope endpoint; its id."""
+    event_id, body = envelope(event_payload(**fields))
+    response = client.generic(
+        "POST",
+        f"/api/{setup.project.pk}/envelope/",
+        body,
+        content_type="application/x-sentry-envelope",
+        headers={"X-Sentry-Auth": f"Sentry sentry_version=7, sentry_key={setup.public_key}"},
+    )
+    assert response.status_code == 200, response.content
+    return event_id
