@@ -137,12 +137,14 @@ def tick(now: datetime | None = None) -> TickReport:
     from bastion.browser.runs import sweep as finish_browser_runs
     from bastion.jobs.dispatch import sweep
     from bastion.pipelines.scheduler import sweep as advance_builds
+    from bastion.scanning.signals import sweep as sync_scans
 
     now = now or timezone.now()
     report = TickReport()
     sweep(now)
     advance_builds()  # builds whose jobs were lost, or whose post-finish hook never ran
     finish_browser_runs()  # browser runs whose last job finished without the hook running
+    sync_scans()  # scans whose job started or finished without the hook catching it
     report.schedules_fired = fire_due_schedules(now)
     return report
 

@@ -146,3 +146,19 @@ class Finding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.title} at {self.url}"
+
+
+class FindingComment(models.Model):
+    """A note on a finding by a person (triage discussion, retest notes)."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    author_label = models.CharField(max_length=200, blank=True, default="")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"comment #{self.pk} on finding #{self.finding_id}"

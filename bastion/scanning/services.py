@@ -176,6 +176,8 @@ def scan_payload(target: Target, profile: str) -> dict[str, Any]:
         "allow_hosts": list(_allow_hosts()),
         "rate_per_s": target.rate_limit or None,
         "concurrency": target.concurrency or None,
+        # The agent uploads the executor's report as the job's artifact (see _report_of).
+        "artifact_paths": [REPORT_ARTIFACT],
     }
 
 

@@ -35,6 +35,7 @@ from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.browser.helpers import browser_world
 from tests.pipelines.helpers import pipeline_world
+from tests.scanning.helpers import scanning_world
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Routes with their own credentials (agent registration and session tokens, job tokens); their
@@ -63,6 +64,9 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "test": lambda w: w.browser_test,
     "suite": lambda w: w.browser_suite,
     "run_id": lambda w: str(w.browser_run_id),
+    "target_id": lambda w: str(w.scan_target_id),
+    "scan_id": lambda w: str(w.scan_id),
+    "finding_id": lambda w: str(w.finding_id),
 }
 
 
@@ -86,6 +90,9 @@ class World:
     browser_test: str
     browser_suite: str
     browser_run_id: int
+    scan_target_id: int
+    scan_id: int
+    finding_id: int
 
 
 def build_world(slug: str) -> World:
@@ -126,6 +133,7 @@ def build_world(slug: str) -> World:
         last_seen=now,
         event_count=1,
     )
+    scan_target, scan, finding = scanning_world(project)
     return World(
         team=team,
         org=org,
@@ -145,6 +153,9 @@ def build_world(slug: str) -> World:
         browser_test=browser_test,
         browser_suite=browser_suite,
         browser_run_id=browser_run_id,
+        scan_target_id=scan_target.pk,
+        scan_id=scan.pk,
+        finding_id=finding.pk,
     )
 
 

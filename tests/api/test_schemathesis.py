@@ -32,6 +32,7 @@ from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
 from tests.browser.helpers import browser_world
+from tests.scanning.helpers import scanning_world
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
 # whole run stays around a minute as the API grows.
@@ -60,6 +61,7 @@ def seeded(db: None) -> dict[str, Any]:
     team = make_team("seed")
     owner = Principal.of_user(team.owner)
     project = services.create_project(owner, team.org, slug="web", name="Web")
+    scan_target, scan, finding = scanning_world(project)
     cluster = job_services.create_cluster(owner, team.org, name="ci")
     job = Job.objects.create(
         organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
@@ -77,6 +79,9 @@ def seeded(db: None) -> dict[str, Any]:
             "test": browser_test,
             "suite": browser_suite,
             "run_id": browser_run_id,
+            "target_id": scan_target.pk,
+            "scan_id": scan.pk,
+            "finding_id": finding.pk,
         },
     }
 
