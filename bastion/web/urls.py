@@ -2,13 +2,13 @@
 
 from django.urls import include, path
 
+from bastion.browser import urls as browser_urls
 from bastion.pipelines import urls as pipeline_urls
 from bastion.web.views import (
     account,
     agents,
     audit,
     auth,
-    browser,
     errors,
     healthz,
     home,
@@ -22,7 +22,7 @@ app_name = "web"
 org_patterns = [
     path("", home.dashboard, name="dashboard"),
     path("scanning/", scanning.landing, name="scanning"),
-    path("browser/", browser.landing, name="browser"),
+    *browser_urls.patterns,
     *pipeline_urls.patterns,
     path("errors/", errors.landing, name="errors"),
     path("agents/", agents.agents, name="agents"),

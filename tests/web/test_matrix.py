@@ -31,6 +31,7 @@ from bastion.jobs import services as jobs
 from bastion.jobs.models import AgentToken, Cluster, Job, JobState, Queue
 from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
+from tests.browser.helpers import browser_world
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
 
@@ -63,6 +64,7 @@ def org_patterns() -> Iterator[OrgPattern]:
 ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
+    "project", "test", "run_id",
 }  # fmt: skip
 
 
@@ -78,6 +80,9 @@ class Tenant:
     job: Job
     pipeline: str
     build_number: int
+    project: str
+    browser_test: str
+    browser_run_id: int
 
     def kwargs(self, params: frozenset[str], *, org: str | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -88,6 +93,9 @@ class Tenant:
             "cluster": self.cluster.name,
             "pipeline": self.pipeline,
             "number": self.build_number,
+            "project": self.project,
+            "test": self.browser_test,
+            "run_id": self.browser_run_id,
         }
         if "cluster" in params:
             values["token_id"] = self.agent_token.pk
@@ -100,7 +108,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     owner = make_user()
     org = make_org(owner, slug=slug)
     principal = Principal.of_user(owner)
-    make_project(org)
+    project = make_project(org)
     member_user = make_member(org, Role.MEMBER)
     member = Membership.objects.get(organization=org, user=member_user)
     invitation = services.invite_member(principal, org, email=f"x@{slug}.test", role="member")
@@ -113,6 +121,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         principal, org, slug=f"{slug}-app", yaml="steps:\n  - block: Go?\n", cluster=cluster
     )
     build = pipelines.create_build(principal, pipeline)
+    browser_test, _, browser_run_id = browser_world(principal, project)
     return Tenant(
         owner=owner,
         org=org,
@@ -124,6 +133,9 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         job=job,
         pipeline=pipeline.slug,
         build_number=build.number,
+        project=project.slug,
+        browser_test=browser_test,
+        browser_run_id=browser_run_id,
     )
 
 

@@ -1,20 +1,255 @@
-"""Browser tests: the module landing page. Programmed browser tests, suites, screenshots and access matrices. Lives here until the browser app takes it over."""
+"""Browser-test pages under ``/o/<org>/browser/``: the tests of every project with their last
+result and pass rate, a test with its steps and history, a run with per-step results,
+screenshots, video and the baseline comparison with its one-click accept."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import mimetypes
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
-from bastion.core.access import projects_for
-from bastion.core.models import Organization
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect
+
+from bastion.browser import runs, services
+from bastion.browser.history import History, history_of
+from bastion.browser.models import Baseline, BrowserRun, StoredTest
+from bastion.browser.spec import load_test
+from bastion.core.access import get_project_for, projects_for
+from bastion.core.models import Organization, Project, Role
+from bastion.jobs.models import Artifact
 from bastion.jobs.services import agents_for
-from bastion.web.views._common import org_page, page, principal_of
+from bastion.web.views._common import org_action, org_page, page, principal_of
+
+RUNS_PAGE = 30
+
+
+def _project(request: HttpRequest, organization: Organization, slug: str) -> Project:
+    return get_project_for(principal_of(request), organization.slug, slug)
 
 
 @org_page()
 def landing(request: HttpRequest, organization: Organization) -> HttpResponse:
     principal = principal_of(request)
+    projects = []
+    for project in projects_for(principal, organization).order_by("slug")[:100]:
+        tests = [
+            (test, history_of(principal, test, limit=10))
+            for test in services.tests_for(principal, project).filter(import_only=False)[:200]
+        ]
+        recent = list(services.runs_for(principal, project).select_related("test", "suite")[:10])
+        if tests or recent:
+            projects.append((project, tests, recent))
     context = {
+        "projects": projects,
         "has_projects": projects_for(principal, organization).exists(),
         "has_agents": agents_for(principal, organization).exists(),
     }
-    return page(request, "web/modules/browser.html", context, section="browser")
+    return page(request, "browser/index.html", context, section="browser")
+
+
+@dataclass
+class StepRow:
+    index: int
+    label: str
+    detail: str
+    last: dict[str, Any] | None = None
+
+
+def _steps(test: StoredTest, history: History) -> list[StepRow]:
+    parsed = load_test(test.definition, default_name=test.slug)
+    last_steps: dict[str, dict[str, Any]] = {}
+    if history.entries:
+        for step in history.entries[0].result.get("steps") or []:
+            if isinstance(step, dict):
+                last_steps.setdefault(str(step.get("index")), step)
+    rows = []
+    for number, step in enumerate(parsed.steps, start=1):
+        raw = test.definition.get("steps", [])[number - 1]
+        detail = ", ".join(f"{k}={v}" for k, v in raw.items() if k != "action")[:300]
+        rows.append(StepRow(number, step.action, detail, last_steps.get(str(number))))
+    return rows
+
+
+@org_page()
+def test_detail(
+    request: HttpRequest, organization: Organization, project: str, test: str
+) -> HttpResponse:
+    principal = principal_of(request)
+    found = _project(request, organization, project)
+    stored = services.get_test_for(principal, found, test)
+    history = history_of(principal, stored)
+    context = {
+        "project": found,
+        "test": stored,
+        "history": history,
+        "steps": _steps(stored, history),
+        "environments": list(services.environments_for(principal, found)),
+        "users": services.tests_using_module(principal, stored) if stored.import_only else [],
+    }
+    return page(request, "browser/test.html", context, section="browser")
+
+
+@org_action(Role.MEMBER)
+def test_run(
+    request: HttpRequest, organization: Organization, project: str, test: str
+) -> HttpResponse:
+    principal = principal_of(request)
+    found = _project(request, organization, project)
+    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    env_slug = request.POST.get("environment", "").strip()
+    environment = services.get_environment_for(principal, found, env_slug) if env_slug else None
+    try:
+        run = runs.start_run(
+            principal, found, runs.RunRequest(test=stored, environment=environment)
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("web:browser-test", org=organization.slug, project=found.slug, test=test)
+    return redirect("web:browser-run", org=organization.slug, project=found.slug, run_id=run.pk)
+
+
+@dataclass
+class ResultView:
+    position: int
+    data: dict[str, Any]
+    test: StoredTest | None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    baseline: Baseline | None = None
+    diff: Any = None
+    final_url: str = ""
+    video_url: str = ""
+
+
+def _artifact_url(data: dict[str, Any], relative: str) -> str:
+    if not relative:
+        return ""
+    path = f"{data.get('artifact_dir', '')}{relative}"
+    return "?" + urlencode({"job": str(data.get("job", "")), "path": path})
+
+
+def _final_png(run: BrowserRun, data: dict[str, Any]) -> bytes | None:
+    shot = str(data.get("final_screenshot") or "")
+    if not shot:
+        return None
+    artifact = Artifact.objects.filter(
+        job_id=int(data.get("job") or 0),
+        job__origin=runs.origin_of(run),
+        path=f"{data.get('artifact_dir', '')}{shot}",
+    ).first()
+    if artifact is None:
+        return None
+    with artifact.file.open("rb") as handle:
+        content: bytes = handle.read()
+    return content
+
+
+def _results(run: BrowserRun) -> list[ResultView]:
+    tests = {t.slug: t for t in StoredTest.objects.filter(project=run.project)}
+    views = []
+    for position, data in enumerate(run.results):
+        test = tests.get(str(data.get("slug")))
+        steps = [
+            {**step, "shot_url": _artifact_url(data, str(step.get("screenshot") or ""))}
+            for step in data.get("steps") or []
+            if isinstance(step, dict)
+        ]
+        view = ResultView(position, data, test, steps)
+        view.final_url = _artifact_url(data, str(data.get("final_screenshot") or ""))
+        view.video_url = _artifact_url(data, str(data.get("video") or ""))
+        if test is not None and view.final_url:
+            view.baseline = Baseline.objects.filter(
+                test=test, environment=run.environment, name="final"
+            ).first()
+            png = _final_png(run, data) if view.baseline is not None else None
+            if view.baseline is not None and png is not None:
+                try:
+                    view.diff = services.compare_with_baseline(view.baseline, png)
+                except (OSError, ValueError):
+                    view.diff = None
+        views.append(view)
+    return views
+
+
+def _run(request: HttpRequest, organization: Organization, project: str, run_id: int) -> BrowserRun:
+    found = _project(request, organization, project)
+    return runs.get_run_for(principal_of(request), found, run_id)
+
+
+@org_page()
+def run_detail(
+    request: HttpRequest, organization: Organization, project: str, run_id: int
+) -> HttpResponse:
+    run = _run(request, organization, project, run_id)
+    context = {
+        "project": run.project,
+        "run": run,
+        "jobs": runs.run_jobs(run),
+        "results": _results(run),
+    }
+    return page(request, "browser/run.html", context, section="browser")
+
+
+@org_page()
+def run_files(
+    request: HttpRequest, organization: Organization, project: str, run_id: int
+) -> HttpResponseBase:
+    """The files of the run; one of them with ``?job=&path=``, a baseline with ``?baseline=``."""
+    run = _run(request, organization, project, run_id)
+    if not request.GET:
+        files = Artifact.objects.filter(job__origin=runs.origin_of(run)).order_by("job_id", "path")
+        context = {"project": run.project, "run": run, "files": list(files[:1000])}
+        return page(request, "browser/files.html", context, section="browser")
+    baseline_id = request.GET.get("baseline", "")
+    if baseline_id:
+        if not baseline_id.isdigit():
+            raise Http404("No such file.")
+        baseline = Baseline.objects.filter(pk=int(baseline_id), test__project=run.project).first()
+        if baseline is None:
+            raise Http404("No such file.")
+        return FileResponse(default_storage.open(baseline.image, "rb"), content_type="image/png")
+    job = request.GET.get("job", "")
+    artifact = (
+        Artifact.objects.filter(
+            job_id=int(job), job__origin=runs.origin_of(run), path=request.GET.get("path", "")
+        ).first()
+        if job.isdigit()
+        else None
+    )
+    if artifact is None:
+        raise Http404("No such file.")
+    kind = mimetypes.guess_type(artifact.path)[0] or "application/octet-stream"
+    if not kind.startswith(("image/", "video/")):
+        kind = "application/octet-stream"
+    response = FileResponse(artifact.file.open("rb"), content_type=kind)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@org_action(Role.MEMBER)
+def accept_baseline(
+    request: HttpRequest, organization: Organization, project: str, run_id: int
+) -> HttpResponse:
+    """One click: the run's final screenshot of a test becomes its baseline (audited)."""
+    run = _run(request, organization, project, run_id)
+    position = request.POST.get("result", "")
+    if not position.isdigit() or int(position) >= len(run.results):
+        raise Http404("No such result.")
+    data = run.results[int(position)]
+    principal = principal_of(request)
+    test = services.get_test_for(principal, run.project, str(data.get("slug")), Role.MEMBER)
+    png = _final_png(run, data)
+    if png is None:
+        messages.error(request, "This result has no final screenshot.")
+    else:
+        try:
+            services.accept_baseline(principal, test, png, environment=run.environment, run=run)
+            messages.success(request, f"New baseline accepted for {test.name}.")
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+    return redirect("web:browser-run", org=organization.slug, project=project, run_id=run.pk)
