@@ -223,6 +223,7 @@ class AgentWorker:
             {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {},
             [str(n) for n in declared] if isinstance(declared, list) else [],
         )
+        secrets.append(job.token)
         with (
             LogStreamer(self.log_client, job, secrets) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
@@ -247,7 +248,16 @@ class AgentWorker:
             return JobOutcome(exit_status=1, signal_reason="agent_refused")
         assert self.intervals is not None
         base_env = job_base_env()
-        base_env.update({"BASTION_JOB_ID": str(job.id), "BASTION_JOB_KIND": job.kind})
+        base_env.update(
+            {
+                "BASTION_JOB_ID": str(job.id),
+                "BASTION_JOB_KIND": job.kind,
+                # For `bastion meta-data`, `pipeline upload`, `artifact`, `annotate` in the job:
+                # the job token reaches this job (and its build) only, and is redacted from logs.
+                "BASTION_AGENT_ENDPOINT": self.options.server,
+                "BASTION_AGENT_ACCESS_TOKEN": job.token,
+            }
+        )
         context = JobContext(
             job_id=job.id,
             kind=job.kind,

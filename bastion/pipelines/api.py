@@ -15,6 +15,7 @@ from bastion.core.access import Principal, get_organization_for
 from bastion.core.models import Role
 from bastion.jobs.services import get_cluster_for
 from bastion.pipelines import access, services
+from bastion.pipelines.job_api import router as job_router
 from bastion.pipelines.models import Build
 from bastion.pipelines.schemas import (
     BuildIn,
@@ -27,6 +28,8 @@ from bastion.pipelines.schemas import (
 )
 
 router = Router(tags=["pipelines"])
+# What a running job does to its own build, with its job token: /api/v1/agent/jobs/{job_id}/...
+router.add_router("/agent", job_router)
 MAX_PAGE = 100
 BASE = "/organizations/{org}/pipelines"
 

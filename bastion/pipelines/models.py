@@ -174,3 +174,33 @@ class BuildJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} #{self.index} attempt {self.attempt}"
+
+
+class AnnotationStyle(models.TextChoices):
+    DEFAULT = "default", "Default"
+    INFO = "info", "Info"
+    SUCCESS = "success", "Success"
+    WARNING = "warning", "Warning"
+    ERROR = "error", "Error"
+
+
+class Annotation(models.Model):
+    """A note a job wrote on its build (``bastion annotate``), one per context (Buildkite's)."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="annotations")
+    context = models.CharField(max_length=100, default="default")
+    style = models.CharField(
+        max_length=10, choices=AnnotationStyle.choices, default=AnnotationStyle.DEFAULT
+    )
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["build", "context"], name="uniq_annotation_context")
+        ]
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.build} annotation {self.context}"

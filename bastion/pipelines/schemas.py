@@ -8,7 +8,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline
+from bastion.pipelines.models import Annotation, Build, BuildJob, BuildStep, Pipeline
 
 STARTER_YAML = "steps:\n  - label: hello\n    command: echo hello\n"
 
@@ -177,12 +177,20 @@ class StepOut(Schema):
         )
 
 
+class AnnotationOut(Schema):
+    context: str
+    style: str
+    body: str
+    updated_at: datetime
+
+
 class BuildOut(BuildSummaryOut):
     organization: str
     pipeline: str
     env: dict[str, str]
     meta_data: dict[str, str]
     steps: list[StepOut]
+    annotations: list[AnnotationOut] = Field(default_factory=list)
 
     @classmethod
     def detail(cls, build: Build) -> BuildOut:
@@ -203,6 +211,12 @@ class BuildOut(BuildSummaryOut):
             env={str(k): str(v) for k, v in (build.env or {}).items()},
             meta_data={str(k): str(v) for k, v in (build.meta_data or {}).items()},
             steps=steps,
+            annotations=[
+                AnnotationOut(
+                    context=a.context, style=a.style, body=a.body, updated_at=a.updated_at
+                )
+                for a in Annotation.objects.filter(build=build)
+            ],
         )
 
 

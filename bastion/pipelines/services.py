@@ -189,7 +189,8 @@ def delete_pipeline(principal: Principal, pipeline: Pipeline) -> None:
 # --- builds -------------------------------------------------------------------------------------
 
 
-def _steps_for(build: Build, definition: Definition) -> list[BuildStep]:
+def new_step_rows(build: Build, definition: Definition) -> list[BuildStep]:
+    """Unsaved rows of every step of ``definition`` for ``build``, skips decided."""
     context = environment.condition_context(build)
     rows = []
     for position, step in enumerate(definition.steps):
@@ -254,7 +255,7 @@ def _new_build(
         definition = scheduler.definition(build)
     except PipelineInvalid as exc:
         raise ValidationError({"yaml": exc.messages()}) from exc
-    BuildStep.objects.bulk_create(_steps_for(build, definition))
+    BuildStep.objects.bulk_create(new_step_rows(build, definition))
     audit.record(
         principal.actor,
         "build.create",
