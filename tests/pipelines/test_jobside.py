@@ -178,7 +178,7 @@ def test_annotations_replace_append_and_show_on_the_build(
 def test_a_later_job_downloads_an_earlier_jobs_artifact(
     world: World, build: Build, agent: Agent, django_capture_on_commit_callbacks: Any
 ) -> None:
-    job, token = _running(world, agent)
+    job, _token = _running(world, agent)
     dispatch.upload_artifact(job, "out/report.txt", SimpleUploadedFile("r", b"all good"))
     _finish(job, django_capture_on_commit_callbacks)
     later, later_token = _running(world, agent)
