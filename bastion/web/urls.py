@@ -21,7 +21,7 @@ app_name = "web"
 
 org_patterns = [
     path("", home.dashboard, name="dashboard"),
-    path("scanning/", scanning.landing, name="scanning"),
+    *scanning.patterns,
     *browser_urls.patterns,
     *pipeline_urls.patterns,
     path("errors/", errors.landing, name="errors"),

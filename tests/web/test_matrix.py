@@ -33,6 +33,7 @@ from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
 from tests.browser.helpers import browser_world
 from tests.factories import make_member, make_org, make_project, make_user
+from tests.scanning.helpers import scanning_world
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,7 @@ ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
     "project", "test", "run_id",
+    "target_id", "scan_id", "finding_id",
 }  # fmt: skip
 
 
@@ -80,6 +82,7 @@ class Tenant:
     job: Job
     pipeline: str
     build_number: int
+    scanning: tuple[int, int, int]
     project: str
     browser_test: str
     browser_run_id: int
@@ -93,6 +96,9 @@ class Tenant:
             "cluster": self.cluster.name,
             "pipeline": self.pipeline,
             "number": self.build_number,
+            "target_id": self.scanning[0],
+            "scan_id": self.scanning[1],
+            "finding_id": self.scanning[2],
             "project": self.project,
             "test": self.browser_test,
             "run_id": self.browser_run_id,
@@ -109,6 +115,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     org = make_org(owner, slug=slug)
     principal = Principal.of_user(owner)
     project = make_project(org)
+    scan_target, scan, finding = scanning_world(project)
     member_user = make_member(org, Role.MEMBER)
     member = Membership.objects.get(organization=org, user=member_user)
     invitation = services.invite_member(principal, org, email=f"x@{slug}.test", role="member")
@@ -133,6 +140,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         job=job,
         pipeline=pipeline.slug,
         build_number=build.number,
+        scanning=(scan_target.pk, scan.pk, finding.pk),
         project=project.slug,
         browser_test=browser_test,
         browser_run_id=browser_run_id,
