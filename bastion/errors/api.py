@@ -13,17 +13,23 @@ from bastion.core.access import get_project_for
 from bastion.core.api import READ_ERRORS, WRITE_ERRORS, principal_of
 from bastion.core.models import Role
 from bastion.core.schemas import ErrorOut
-from bastion.errors import access, services
+from bastion.errors import access, coverage, services
 from bastion.errors.schemas import (
+    CoverageParams,
     DsnKeyIn,
     DsnKeyOut,
     DsnKeyPatch,
     EventOut,
     EventPage,
+    IgnoreIn,
+    IgnoreRuleIn,
+    IgnoreRuleOut,
     IssueOut,
     IssuePage,
     IssueStatusIn,
     IssueStatusName,
+    ReviewIn,
+    ReviewOut,
 )
 
 router = Router(tags=["errors"])
@@ -95,6 +101,82 @@ def ignore_issue(request: HttpRequest, org: str, project: str, issue_id: int) ->
     principal = principal_of(request)
     issue = access.get_issue_for(principal, org, project, issue_id)
     return IssueOut.of(services.set_issue_status(principal, issue, "ignored"))
+
+
+@router.post(
+    PROJECT + "/issues/{issue_id}/resolve-in-next-release",
+    response={200: IssueOut, **WRITE_ERRORS},
+)
+def resolve_in_next_release(
+    request: HttpRequest, org: str, project: str, issue_id: int
+) -> IssueOut:
+    """Resolved; only an event of a release the issue has not seen yet reopens it."""
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return IssueOut.of(services.resolve_issue(principal, issue, in_next_release=True))
+
+
+@router.post(PROJECT + "/issues/{issue_id}/snooze", response={200: IssueOut, **WRITE_ERRORS})
+def snooze_issue(
+    request: HttpRequest, org: str, project: str, issue_id: int, data: IgnoreIn
+) -> IssueOut:
+    """Ignore until a date, N more events or N more users (whichever first); none: forever."""
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    changed = services.ignore_issue(
+        principal,
+        issue,
+        until=data.until,
+        more_events=data.more_events,
+        more_users=data.more_users,
+    )
+    return IssueOut.of(changed)
+
+
+@router.get(PROJECT + "/issues/{issue_id}/reviews", response={200: list[ReviewOut], **READ_ERRORS})
+def list_reviews(request: HttpRequest, org: str, project: str, issue_id: int) -> list[ReviewOut]:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return [ReviewOut.of(r) for r in access.reviews_for(principal, issue)[:MAX_PAGE]]
+
+
+@router.post(PROJECT + "/issues/{issue_id}/reviews", response={201: ReviewOut, **WRITE_ERRORS})
+def mark_reviewed(
+    request: HttpRequest, org: str, project: str, issue_id: int, data: ReviewIn
+) -> Status[ReviewOut]:
+    principal = principal_of(request)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    return Status(201, ReviewOut.of(services.mark_reviewed(principal, issue, data.comment)))
+
+
+@router.get(PROJECT + "/review-coverage", response={200: dict[str, Any], **QUERY_ERRORS})
+def review_coverage(
+    request: HttpRequest, org: str, project: str, params: Query[CoverageParams]
+) -> dict[str, Any]:
+    """New or regressed issues of a period (``from``/``to`` ISO dates, default the last 7
+    days): who viewed and reviewed each, how soon, and which were never reviewed."""
+    found = get_project_for(principal_of(request), org, project)
+    period = coverage.parse_period(params.start, params.end)
+    return coverage.as_json(coverage.review_coverage(found, period))
+
+
+@router.get(PROJECT + "/ignore-rules", response={200: list[IgnoreRuleOut], **READ_ERRORS})
+def list_ignore_rules(request: HttpRequest, org: str, project: str) -> list[IgnoreRuleOut]:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project)
+    return [IgnoreRuleOut.of(r) for r in access.ignore_rules_for(principal, found)]
+
+
+@router.post(PROJECT + "/ignore-rules", response={201: IgnoreRuleOut, **WRITE_ERRORS})
+def create_ignore_rule(
+    request: HttpRequest, org: str, project: str, data: IgnoreRuleIn
+) -> Status[IgnoreRuleOut]:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project)
+    rule = services.create_ignore_rule(
+        principal, found, kind=data.kind, value=data.value, reason=data.reason
+    )
+    return Status(201, IgnoreRuleOut.of(rule))
 
 
 @router.get(PROJECT + "/keys", response={200: list[DsnKeyOut], **READ_ERRORS})

@@ -192,6 +192,8 @@ class IssueReview(models.Model):
 
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="reviews")
     user = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Who, as the audit log names them (a user, or an API token acting for one organization).
+    reviewer = models.CharField(max_length=200, default="")
     reviewed_at = models.DateTimeField(default=dj_timezone.now)
     comment = models.TextField(blank=True, default="")
 
@@ -217,6 +219,8 @@ class IgnoreRule(models.Model):
     created_by = models.ForeignKey(
         User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Who, as the audit log names them (a user, or an API token acting for one organization).
+    author = models.CharField(max_length=200, default="")
     created_at = models.DateTimeField(default=dj_timezone.now)
     enabled = models.BooleanField(default=True)
     match_count = models.PositiveBigIntegerField(default=0)

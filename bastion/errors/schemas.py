@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from ninja import Schema
+from ninja import Field, Schema
 
-from bastion.errors.models import DsnKey, Event, Issue
+from bastion.errors.models import DsnKey, Event, IgnoreRule, Issue, IssueReview
 
 IssueStatusName = Literal["unresolved", "resolved", "ignored"]
 
@@ -25,6 +25,12 @@ class IssueOut(Schema):
     releases: list[str]
     environments: list[str]
     grouping_version: str
+    resolution: str = ""
+    ignore_until: datetime | None = None
+    ignore_until_events: int | None = None
+    ignore_until_users: int | None = None
+    regressed: bool = False
+    regressed_at: datetime | None = None
 
     @classmethod
     def of(cls, issue: Issue) -> IssueOut:
@@ -41,6 +47,12 @@ class IssueOut(Schema):
             releases=list(issue.releases),
             environments=list(issue.environments),
             grouping_version=issue.grouping_version,
+            resolution=issue.resolution,
+            ignore_until=issue.ignore_until,
+            ignore_until_events=issue.ignore_until_events,
+            ignore_until_users=issue.ignore_until_users,
+            regressed=issue.regressed,
+            regressed_at=issue.regressed_at,
         )
 
 
@@ -112,3 +124,73 @@ class DsnKeyIn(Schema):
 class DsnKeyPatch(Schema):
     enabled: bool | None = None
     rate_limit_per_minute: int | None = None
+
+
+class IgnoreIn(Schema):
+    """Ignore until whichever comes first; none given: forever."""
+
+    until: datetime | None = None
+    more_events: int | None = Field(None, ge=1, le=1_000_000_000)
+    more_users: int | None = Field(None, ge=1, le=1_000_000_000)
+
+
+class ReviewIn(Schema):
+    comment: str = Field("", max_length=5000)
+
+
+class ReviewOut(Schema):
+    id: int
+    issue_id: int
+    user: str
+    reviewed_at: datetime
+    comment: str
+
+    @classmethod
+    def of(cls, review: IssueReview) -> ReviewOut:
+        return cls(
+            id=review.pk,
+            issue_id=review.issue_id,
+            user=review.user.username if review.user else review.reviewer,
+            reviewed_at=review.reviewed_at,
+            comment=review.comment,
+        )
+
+
+RuleKindName = Literal["exception_type", "message_regex", "tag", "transaction", "url"]
+
+
+class IgnoreRuleIn(Schema):
+    kind: RuleKindName
+    value: str = Field(..., max_length=500)
+    reason: str = Field(..., max_length=500)
+
+
+class IgnoreRuleOut(Schema):
+    id: int
+    kind: str
+    value: str
+    reason: str
+    author: str
+    created_at: datetime
+    enabled: bool
+    match_count: int
+    last_matched_at: datetime | None
+
+    @classmethod
+    def of(cls, rule: IgnoreRule) -> IgnoreRuleOut:
+        return cls(
+            id=rule.pk,
+            kind=rule.kind,
+            value=rule.value,
+            reason=rule.reason,
+            author=rule.created_by.username if rule.created_by else rule.author,
+            created_at=rule.created_at,
+            enabled=rule.enabled,
+            match_count=rule.match_count,
+            last_matched_at=rule.last_matched_at,
+        )
+
+
+class CoverageParams(Schema):
+    start: str = Field("", max_length=10, alias="from")
+    end: str = Field("", max_length=10, alias="to")

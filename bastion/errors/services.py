@@ -227,9 +227,11 @@ def mark_reviewed(principal: Principal, issue: Issue, comment: str = "") -> Issu
     if len(comment) > MAX_COMMENT:
         raise ValidationError({"comment": [f"At most {MAX_COMMENT} characters."]})
     with transaction.atomic():
+        user = principal.actor.user
         review = IssueReview.objects.create(
             issue=issue,
-            user=principal.actor.user if principal.actor.user else None,
+            user=user,
+            reviewer=user.username if user is not None else principal.actor.label[:200],
             comment=comment,
         )
         audit.record(
@@ -264,7 +266,8 @@ def create_ignore_rule(
             kind=kind,
             value=value,
             reason=reason,
-            created_by=principal.actor.user if principal.actor.user else None,
+            created_by=principal.actor.user,
+            author=principal.actor.label[:200],
         )
         _rules_changed()
         audit.record(
