@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from bastion.agent.executors import JobContext, JobOutcome, executor
+from bastion.agent.hooks import command_argv
 
 READ_BYTES = 64 * 1024
 TICK_S = 0.1
@@ -105,7 +106,7 @@ def run_command(ctx: JobContext) -> JobOutcome:
         env.update({str(k): str(v) for k, v in extra.items()})
     try:
         proc = subprocess.Popen(
-            ["bash", "-c", command],
+            command_argv(command, ctx.hooks_path),
             cwd=ctx.workdir,
             env=env,
             stdin=subprocess.DEVNULL,

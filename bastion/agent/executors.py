@@ -37,6 +37,8 @@ class JobContext:
     cancel_requested: Callable[[], str | None]
     # Seconds between SIGTERM and SIGKILL when a job is canceled.
     grace_s: float
+    # The agent's own hooks directory (``--hooks-path``), never set by the server.
+    hooks_path: Path | None = None
 
 
 Executor = Callable[[JobContext], JobOutcome]

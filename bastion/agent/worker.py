@@ -51,6 +51,7 @@ class AgentOptions:
     name: str = ""
     disconnect_after_job: bool = False
     grace_s: float = DEFAULT_GRACE_S
+    hooks_path: Path | None = None
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -270,6 +271,7 @@ class AgentWorker:
                 self.client, job, self.intervals.job_status_s, self.aborting
             ),
             grace_s=self.options.grace_s,
+            hooks_path=self.options.hooks_path,
         )
         try:
             return run(context)

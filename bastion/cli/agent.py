@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -34,6 +35,12 @@ def register(sub: Any) -> None:
         default=5.0,
         help="seconds between SIGTERM and SIGKILL when a job is canceled (default: 5)",
     )
+    start.add_argument(
+        "--hooks-path",
+        type=Path,
+        default=None,
+        help="directory of agent hooks: environment, pre-command, post-command, pre-exit",
+    )
     start.set_defaults(handler=cmd_agent_start)
 
 
@@ -49,6 +56,9 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
     if not args.token:
         print("bastion: an agent token is needed (--token or BASTION_AGENT_TOKEN)", file=sys.stderr)
         return 2
+    if args.hooks_path is not None and not args.hooks_path.is_dir():
+        print(f"bastion: --hooks-path: {args.hooks_path} is not a directory", file=sys.stderr)
+        return 2
     try:
         tags = parse_tags(args.tags)
     except ValueError as exc:
@@ -62,6 +72,7 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
             name=args.name,
             disconnect_after_job=args.disconnect_after_job,
             grace_s=max(0.0, args.cancel_grace_period),
+            hooks_path=args.hooks_path.resolve() if args.hooks_path else None,
         )
     )
     worker.install_signal_handlers()
