@@ -340,6 +340,10 @@ class _Emitter:
             e(indent, f"page.set_viewport_size({{'width': {int(width)}, 'height': {int(height)}}})")
         elif a == "log":
             e(indent, f"print(render({value}))")
+        elif a in ("wait_for_email", "assert_email", "store_email"):
+            # A standalone script has no mail sink to read: fail loudly, never skip.
+            why = f"{a} reads Bastion's mail sink: run this test with Bastion"
+            e(indent, f"raise RuntimeError({why!r})")
         elif a == "exit":
             e(indent, "browser.close()")
             e(indent, f"return {0 if (step.value or 'passing') == 'passing' else 1}")

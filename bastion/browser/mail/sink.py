@@ -11,7 +11,7 @@ import email.policy
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -20,6 +20,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bastion.browser.models import MailMessage
+from bastion.browser.runner.mailbox import Email
 
 logger = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
@@ -104,3 +105,53 @@ def serve_forever(host: str, port: int, stop: threading.Event) -> None:
         stop.wait()
     finally:
         sink.stop()
+
+
+# -- reading (what email steps see) -----------------------------------------------------------
+READ_LIMIT = 20
+
+
+def _parts(parsed: email.message.EmailMessage) -> tuple[str, str]:
+    text = html = ""
+    for kind in ("plain", "html"):
+        part = parsed.get_body(preferencelist=(kind,))
+        if part is not None and part.get_content_type() == f"text/{kind}":
+            try:
+                content = str(part.get_content())
+            except (LookupError, UnicodeDecodeError):
+                content = part.get_payload(decode=True).decode("utf-8", "replace")  # type: ignore[union-attr]
+            if kind == "plain":
+                text = content
+            else:
+                html = content
+    return text, html
+
+
+def to_email(message: MailMessage) -> Email:
+    parsed = email.message_from_bytes(bytes(message.raw), policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    text, html = _parts(parsed)
+    return Email(
+        to=message.inbox,
+        mail_from=message.mail_from,
+        subject=message.subject,
+        text=text,
+        html=html,
+        received_at=message.received_at.timestamp(),
+    )
+
+
+def read_mailbox(address: str, since: float) -> list[Email]:
+    """The messages filed under ``address`` received after ``since`` (epoch s), newest first;
+    a ``Mailbox`` for the browser runner. Safe to call from worker threads."""
+    cutoff = datetime.fromtimestamp(since, tz=UTC)
+    try:
+        rows = list(
+            MailMessage.objects.filter(inbox=address.lower(), received_at__gte=cutoff).order_by(
+                "-received_at"
+            )[:READ_LIMIT]
+        )
+    finally:
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()
+    return [to_email(row) for row in rows]

@@ -27,6 +27,7 @@ from bastion.browser.runner.context_steps import (
 )
 from bastion.browser.runner.errors import ExitTest, StepFailure
 from bastion.browser.runner.locate import locate, render_selectors, to_locator
+from bastion.browser.runner.mailbox import do_assert_email, do_store_email, do_wait_for_email
 from bastion.browser.runner.step_helpers import (
     Outcome,
     as_text,
@@ -338,6 +339,9 @@ HANDLERS: dict[str, Handler] = {
     "repeat": do_loop,
     "for_each": do_loop,
     "module": do_module,
+    "wait_for_email": do_wait_for_email,
+    "assert_email": do_assert_email,
+    "store_email": do_store_email,
 }
 
 

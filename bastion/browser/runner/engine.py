@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.async_api import BrowserContext, Dialog, Download, Frame, Page, Request, Response
 from playwright.async_api import Error as PlaywrightError
@@ -18,6 +18,9 @@ from bastion.browser.runner.results import NamedScreenshot, StepResult, StepStat
 from bastion.browser.spec.model import BrowserTest, Step
 from bastion.browser.spec.modules import ModuleResolver
 from bastion.browser.spec.variables import UnknownVariable, Variables
+
+if TYPE_CHECKING:
+    from bastion.browser.runner.mailbox import Email, Mailbox
 
 log = logging.getLogger(__name__)
 # Grace on top of a step's own timeout before the step is declared hung.
@@ -90,6 +93,7 @@ class Run:
         max_dialogs_per_step: int,
         deadline: float,
         on_step: Callable[[StepResult], None] | None,
+        mailbox: Mailbox | None = None,
     ) -> None:
         self.test = test
         self.context = context
@@ -104,6 +108,9 @@ class Run:
         self.max_dialogs = max_dialogs_per_step
         self.deadline = deadline
         self.on_step = on_step
+        self.mailbox = mailbox
+        self.email: Email | None = None
+        self.started_epoch = time.time()
         self.results: list[StepResult] = []
         self.screenshots: list[NamedScreenshot] = []
         self.events = StepEvents()

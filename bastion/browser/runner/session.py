@@ -25,6 +25,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from bastion.browser.runner.engine import Run
 from bastion.browser.runner.errors import describe
+from bastion.browser.runner.mailbox import Mailbox
 from bastion.browser.runner.results import RunResult, RunStatus, StepResult
 from bastion.browser.runner.video import ensure_ffmpeg
 from bastion.browser.spec.model import BrowserTest, Step
@@ -65,6 +66,8 @@ class RunOptions:
     # The whole run, all steps included, is cut off after this.
     max_run_s: float = 900.0
     on_step: Callable[[StepResult], None] | None = None
+    # Where email steps read mail (None: email steps fail with a clear reason).
+    mailbox: Mailbox | None = None
 
 
 class BrowserSession:
@@ -208,6 +211,7 @@ async def _run_test(session: BrowserSession, test: BrowserTest, options: RunOpti
         max_dialogs_per_step=options.max_dialogs_per_step,
         deadline=began + options.max_run_s,
         on_step=options.on_step,
+        mailbox=options.mailbox,
     )
     start = Step(action="goto", name="start URL", value=test.start_url) if test.start_url else None
 

@@ -175,6 +175,10 @@ ACTIONS: dict[str, ActionSpec] = {
     "repeat": ActionSpec(("times", "steps"), (), "times"),
     "for_each": ActionSpec(("script", "variable", "steps"), ("max_iterations",), "script"),
     "module": ActionSpec(("module",), ("params",), "module"),
+    # Email (the SMTP sink): wait for a message to an address, check it, extract from it.
+    "wait_for_email": ActionSpec(("value",), (), "value"),
+    "assert_email": ActionSpec(("value",), ("attribute", "match"), "value"),
+    "store_email": ActionSpec(("variable",), ("attribute", "value"), "variable"),
 }
 
 # Fields every action accepts.
