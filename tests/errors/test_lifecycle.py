@@ -3,7 +3,9 @@ a date, N more events, N more users), regressions reopened and marked, every cha
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,15 +17,24 @@ from django.utils import timezone
 from bastion.core.access import Principal
 from bastion.core.models import AuditEvent, Role
 from bastion.errors import services
-from bastion.errors.models import Issue, IssueStatus, Resolution, RuleKind
+from bastion.errors.ingest import prepare_event
+from bastion.errors.models import Event, Issue, IssueStatus, Resolution, RuleKind
+from bastion.errors.store import PendingWrite, store_batch
 from tests.errors.conftest import Setup
-from tests.errors.helpers import send_event
+from tests.errors.helpers import event_payload, send_event
 from tests.factories import make_member
 
 
 def _first_issue(client: Client, setup: Setup, **fields: object) -> Issue:
     send_event(client, setup, **fields)
     return Issue.objects.get(project=setup.project)
+
+
+def _write(setup: Setup, kind: str) -> PendingWrite:
+    now = datetime.now(tz=UTC)
+    payload = event_payload(exception={"values": [{"type": kind, "value": "boom"}]})
+    event = prepare_event(json.dumps(payload).encode(), uuid.uuid4(), setup.key, now, None)
+    return PendingWrite(project_id=setup.project.pk, received_at=now, event=event)
 
 
 def _owner(setup: Setup) -> Principal:
@@ -184,3 +195,25 @@ def test_lifecycle_and_rules_add_no_query_to_the_usual_ingest(client: Client, se
     with CaptureQueriesContext(connection) as with_rule:
         send_event(client, setup)
     assert len(with_rule.captured_queries) == len(baseline.captured_queries)
+
+
+def test_one_batch_regresses_once_and_counts_each_suppressed_event(setup: Setup) -> None:
+    """Group commit stores many events in one transaction: the first event of a resolved issue
+    reopens it (one audit row), the others only count; suppressed ones count on their rule."""
+    first = _write(setup, "AError")
+    store_batch([first])
+    issue = Issue.objects.get()
+    services.resolve_issue(_owner(setup), issue)
+    rule = services.create_ignore_rule(
+        _owner(setup), setup.project, kind=RuleKind.EXCEPTION_TYPE, value="BError", reason="r"
+    )
+    batch = [_write(setup, "AError") for _ in range(3)] + [
+        _write(setup, "BError") for _ in range(2)
+    ]
+    assert store_batch(batch) == [True] * 5
+    issue.refresh_from_db()
+    assert issue.status == IssueStatus.UNRESOLVED and issue.event_count == 4
+    assert AuditEvent.objects.filter(action="errors.issue.regressed").count() == 1
+    rule.refresh_from_db()
+    assert rule.match_count == 2 and rule.last_matched_at == batch[-1].received_at
+    assert Event.objects.filter(suppressed_by=rule).count() == 2
