@@ -17,6 +17,7 @@ from bastion.core.models import Organization, Role, User
 from bastion.jobs.services import get_cluster_for
 from bastion.scanning import access, actions, services, sla
 from bastion.scanning.models import Finding, Scan, Target
+from bastion.scanning.progress import findings_seen
 from bastion.scanning.schemas import (
     CommentIn,
     CommentOut,
@@ -112,7 +113,9 @@ def verify_target(request: HttpRequest, org: str, target_id: int) -> TargetOut:
 def list_scans(request: HttpRequest, org: str, target_id: int, limit: int = 50) -> list[ScanOut]:
     target = _target(request, org, target_id)
     limit = max(1, min(limit, MAX_PAGE))
-    return [ScanOut.of(s) for s in access.scans_for(_principal(request), target)[:limit]]
+    scans = list(access.scans_for(_principal(request), target)[:limit])
+    seen = findings_seen(scans)
+    return [ScanOut.of(s, seen) for s in scans]
 
 
 @router.post(BASE + "/scan-targets/{target_id}/scans", response={201: ScanOut})

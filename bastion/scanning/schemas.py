@@ -110,8 +110,8 @@ class ScanOut(Schema):
     checks: list[dict[str, object]]
 
     @classmethod
-    def of(cls, scan: Scan) -> ScanOut:
-        p = progress_of(scan)
+    def of(cls, scan: Scan, seen: dict[int, int] | None = None) -> ScanOut:
+        p = progress_of(scan, seen)
         return cls(
             id=scan.pk,
             target_id=scan.target_id,

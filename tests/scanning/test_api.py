@@ -167,3 +167,23 @@ def test_sla_days_are_configurable_and_refuse_nonsense(monkeypatch: pytest.Monke
     for bad in ("critical", "urgent=3", "high=-1", "low=soon"):
         with pytest.raises(ImproperlyConfigured):
             sla.parse_days(bad)
+
+
+def test_list_queries_do_not_grow_with_rows(team: Team, django_assert_max_num_queries: Any) -> None:
+    project = make_project(team.org, slug="web")
+    target, scan, _finding = scanning_world(project)
+    for n in range(5):
+        Scan.objects.create(target=target, state="finished", requests_sent=n)
+        Finding.objects.create(
+            target=target, fingerprint=f"finding:v1:{n}", type="t", title="t",
+            severity="low", url=target.base_url, last_seen_scan=scan,
+        )  # fmt: skip
+    owner = team.as_owner()
+    owner.get("/api/v1/organizations/acme/findings")  # warm up the token's bookkeeping
+    with django_assert_max_num_queries(8):
+        scans = owner.get(f"/api/v1/organizations/acme/scan-targets/{target.pk}/scans")
+    assert len(scans.body) == 6
+    assert [s["progress"]["findings"] for s in scans.body if s["id"] == scan.pk] == [6]
+    with django_assert_max_num_queries(8):
+        findings = owner.get("/api/v1/organizations/acme/findings?severity=low")
+    assert len(findings.body) == 5
