@@ -100,6 +100,13 @@ def run_command(ctx: JobContext) -> JobOutcome:
     if not isinstance(command, str) or not command.strip():
         ctx.log("[bastion-agent] this command job has no payload.command\n")
         return JobOutcome(exit_status=1, signal_reason="agent_refused")
+    if ctx.verification_key is not None:
+        from bastion.pipelines.signing import REJECTED, check_payload
+
+        reason = check_payload(ctx.verification_key, ctx.payload)
+        if reason is not None:
+            ctx.log(f"[bastion-agent] signature rejected, nothing was run: {reason}\n")
+            return JobOutcome(exit_status=-1, signal_reason=REJECTED)
     env = dict(ctx.env)
     extra = ctx.payload.get("env") or {}
     if isinstance(extra, dict):

@@ -11,7 +11,10 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class JobContext:
     grace_s: float
     # The agent's own hooks directory (``--hooks-path``), never set by the server.
     hooks_path: Path | None = None
+    # The cluster's verification key (``--verification-key``): unsigned or tampered command
+    # steps are refused before anything runs.
+    verification_key: Ed25519PublicKey | None = None
 
 
 Executor = Callable[[JobContext], JobOutcome]

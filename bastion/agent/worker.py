@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from bastion.agent.client import (
     AcceptedJob,
@@ -30,6 +31,9 @@ from bastion.agent.client import (
 )
 from bastion.agent.executors import JobContext, JobOutcome, executor_for
 from bastion.agent.stream import CancelWatch, LogStreamer, secret_values
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 logger = logging.getLogger("bastion.agent")
 
@@ -52,6 +56,7 @@ class AgentOptions:
     disconnect_after_job: bool = False
     grace_s: float = DEFAULT_GRACE_S
     hooks_path: Path | None = None
+    verification_key: Ed25519PublicKey | None = None
 
 
 def parse_tags(text: str) -> dict[str, str]:
@@ -272,6 +277,7 @@ class AgentWorker:
             ),
             grace_s=self.options.grace_s,
             hooks_path=self.options.hooks_path,
+            verification_key=self.options.verification_key,
         )
         try:
             return run(context)

@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
         default=None,
         help="directory of agent hooks: environment, pre-command, post-command, pre-exit",
     )
+    start.add_argument(
+        "--verification-key",
+        type=Path,
+        default=None,
+        help="the cluster's public key (PEM): run only command steps signed with its pair",
+    )
     start.set_defaults(handler=cmd_agent_start)
 
 
@@ -59,6 +65,15 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
     if args.hooks_path is not None and not args.hooks_path.is_dir():
         print(f"bastion: --hooks-path: {args.hooks_path} is not a directory", file=sys.stderr)
         return 2
+    verification_key = None
+    if args.verification_key is not None:
+        from bastion.pipelines.signing import SigningError, load_verification_key
+
+        try:
+            verification_key = load_verification_key(args.verification_key)
+        except SigningError as exc:
+            print(f"bastion: --verification-key: {exc}", file=sys.stderr)
+            return 2
     try:
         tags = parse_tags(args.tags)
     except ValueError as exc:
@@ -73,6 +88,7 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
             disconnect_after_job=args.disconnect_after_job,
             grace_s=max(0.0, args.cancel_grace_period),
             hooks_path=args.hooks_path.resolve() if args.hooks_path else None,
+            verification_key=verification_key,
         )
     )
     worker.install_signal_handlers()

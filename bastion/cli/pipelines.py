@@ -34,12 +34,23 @@ def register(sub: Any) -> None:
     create.add_argument("--repository", default="")
     create.add_argument("--default-branch", default="main")
     create.add_argument("--json", action="store_true", help="print JSON")
+    create.add_argument(
+        "--signing-key", type=Path, default=None, help="sign the command steps (PEM, Ed25519)"
+    )
     create.set_defaults(handler=cmd_pipeline_create)
+    keygen = pipeline_sub.add_parser(
+        "keygen", help="make a cluster signing key pair (signing-key.pem, verification-key.pem)"
+    )
+    keygen.add_argument("directory", type=Path)
+    keygen.set_defaults(handler=cmd_pipeline_keygen)
     upload = pipeline_sub.add_parser(
         "upload", help="(inside a job) add steps to the running build (dynamic pipelines)"
     )
     upload.add_argument(
         "file", nargs="?", default=None, help="'-' for stdin; default .bastion/ or .buildkite/"
+    )
+    upload.add_argument(
+        "--signing-key", type=Path, default=None, help="sign the command steps (PEM, Ed25519)"
     )
     upload.set_defaults(handler=cmd_pipeline_upload)
     _register_job_commands(sub)
@@ -88,6 +99,37 @@ def _env(pairs: list[str]) -> dict[str, str] | None:
     return env
 
 
+# --- signing -------------------------------------------------------------------------------------
+
+
+def _signed(text: str, key_path: Path | None) -> str:
+    """The file with its command steps signed (after ``$VAR`` interpolation with this process's
+    environment, as Buildkite's agent does), or unchanged without a key."""
+    if key_path is None:
+        return text
+    import os
+
+    from bastion.pipelines.signing import load_signing_key, sign_pipeline
+    from bastion.pipelines.yaml import PipelineInvalid
+
+    try:
+        return sign_pipeline(text, load_signing_key(key_path), dict(os.environ))
+    except PipelineInvalid as exc:
+        raise ValueError("; ".join(exc.messages())) from exc
+
+
+def cmd_pipeline_keygen(args: argparse.Namespace) -> int:
+    from bastion.pipelines.signing import generate_keys
+
+    try:
+        private, public = generate_keys(args.directory)
+    except OSError as exc:
+        return _fail(f"cannot write the keys: {exc}", EXIT_USAGE)
+    print(f"Signing key (keep it with whoever uploads pipelines): {private}")
+    print(f"Verification key (give it to agents, --verification-key): {public}")
+    return 0
+
+
 # --- pipeline create ------------------------------------------------------------------------------
 
 
@@ -99,6 +141,10 @@ def cmd_pipeline_create(args: argparse.Namespace) -> int:
         text = args.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return _fail(f"cannot read {args.file}: {exc}", EXIT_USAGE)
+    try:
+        text = _signed(text, args.signing_key)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     body = {
         "slug": target[1],
         "yaml": text,
@@ -446,6 +492,10 @@ def cmd_pipeline_upload(args: argparse.Namespace) -> int:
             text = _pipeline_text(args.file)
         except (OSError, UnicodeDecodeError) as exc:
             raise JobCallError(f"cannot read the pipeline: {exc}") from exc
+        try:
+            text = _signed(text, args.signing_key)
+        except ValueError as exc:
+            raise JobCallError(str(exc)) from exc
         added = client.call("POST", client.job("/pipeline"), json={"yaml": text}).json()["added"]
         print(f"Added {len(added)} step(s): {', '.join(added)}")
         return 0

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -361,11 +362,15 @@ def _create_job(run: _Run, principal: Principal, step: CommandStep, build_job: B
     label = environment.substitute_matrix(step.label, combo)
     if step.parallelism:
         label = f"{label} ({build_job.index + 1}/{step.parallelism})"
-    payload = {
+    payload: dict[str, Any] = {
         "command": "set -e\n" + environment.substitute_matrix(step.command, combo),
         "env": env,
         "artifact_paths": list(step.artifact_paths),
     }
+    if step.signature is not None:
+        # What agents with a verification key check before running (bastion.pipelines.signing).
+        signed = {"signature": step.signature, "command": step.command, "env": dict(step.env)}
+        payload |= {"signed": signed, "matrix": combo}
     job = dispatch.create_job(
         principal,
         build.organization,

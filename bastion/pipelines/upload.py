@@ -53,6 +53,17 @@ def _walk(items: list[Any]) -> Iterator[tuple[list[Any], int]]:
             yield from _walk(children)
 
 
+def walk_bodies(items: list[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(type, attribute mapping) of every step in file order; bare strings are rewritten."""
+    for owner, index in list(_walk(items)):
+        item, body = _body(owner[index])
+        found = classify(owner[index])
+        if body is None or found is None:
+            continue
+        owner[index] = item
+        yield found[0], body
+
+
 def _name_steps(items: list[Any], name: Any) -> None:
     """Give every step without a key the one ``name(counter)`` returns (counter from 1)."""
     for counter, (owner, index) in enumerate(list(_walk(items)), start=1):

@@ -43,7 +43,7 @@ TYPE_ALIASES = {"script": "command", "command": "command", "commands": "command"
 NESTED = {"command": "command", "script": "command", "wait": "wait", "block": "block",
           "input": "input", "trigger": "trigger"}  # fmt: skip
 # Parsed and kept, but not acted on yet: said once per file, never silently dropped.
-NOT_YET = {"if_changed", "image", "cache", "notify", "signature", "blocked_state"}
+NOT_YET = {"if_changed", "image", "cache", "notify", "blocked_state"}
 ROOT_EXTRA = {"common", "anchors", "aliases", "defaults", "definitions", "templates", "dag"}
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:${}.,]+$")
 QUEUE_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -330,7 +330,14 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         cancel_on_build_failing=attr.boolean(data.get("cancel_on_build_failing")),
         secrets=tuple(secrets) if isinstance(secrets, list) else tuple(secrets or {}),
         plugins=plugins,
+        signature=_signature_value(data.get("signature")),
     )
+
+
+def _signature_value(value: Any) -> str | None:
+    if isinstance(value, dict) and isinstance(value.get("value"), str):
+        return str(value["value"])
+    return None
 
 
 def _step(

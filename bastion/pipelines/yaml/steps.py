@@ -146,6 +146,8 @@ class CommandStep(StepBase):
     cancel_on_build_failing: bool = False
     secrets: tuple[str, ...] = ()
     plugins: tuple[str, ...] = ()
+    # The step's signature (``bastion.pipelines.signing``), checked by agents that verify.
+    signature: str | None = None
 
     @property
     def type(self) -> str:
