@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -357,3 +359,13 @@ def create_suite(
             changes={"slug": slug, "tests": list(tests), "concurrency": concurrency},
         )
     return suite
+
+
+def diff_image(baseline: Baseline, png: bytes, *, threshold: float = 0.1) -> bytes:
+    """The diff view: the baseline faded, the pixels ``png`` changes in red (PNG bytes)."""
+    with default_storage.open(baseline.image, "rb") as handle:
+        stored = handle.read()
+    with tempfile.TemporaryDirectory(prefix="bastion-diff-") as folder:
+        path = Path(folder) / "diff.png"
+        compare(stored, png, threshold=threshold, diff_path=path)
+        return path.read_bytes()

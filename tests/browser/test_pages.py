@@ -119,6 +119,17 @@ def test_run_page_shows_steps_screenshots_video_and_accepts_a_baseline() -> None
     assert client.get(f"{files}?baseline={baseline.pk}").status_code == 200
     assert client.post(url + "accept/", {"result": "7"}).status_code == 404
 
+    # The next run looks different: the page says so and shows where, in red.
+    changed = _finished_run(world, project, _png("#cc3333"))
+    url = reverse("web:browser-run", kwargs={"org": org, "project": "shop", "run_id": changed.pk})
+    html = client.get(url).content.decode()
+    assert "differs from the baseline" in html and "100.00% of pixels changed" in html
+    diff = client.get(url + "files/", {"diff": "0"})
+    assert diff.status_code == 200 and diff["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(diff.content)) as image:
+        assert image.convert("RGB").getpixel((5, 5)) == (255, 0, 0)
+    assert client.get(url + "files/", {"diff": "3"}).status_code == 404
+
 
 def test_list_and_test_pages_show_steps_and_history() -> None:
     world = World(cluster_name="default")
@@ -136,13 +147,18 @@ def test_list_and_test_pages_show_steps_and_history() -> None:
     assert f"#{run.pk}" in page and "assert_text" in page
     assert "expected" in unescape(page)  # the last result of step 2
 
-    started = client.post(
-        reverse("web:browser-test-run", kwargs={"org": org, "project": "shop", "test": "checkout"})
-    )
+    start = reverse("web:browser-run-start", kwargs={"org": org, "project": "shop"})
+    started = client.post(start, {"test": "checkout"})
     assert started.status_code == 302
     newest = BrowserRun.objects.order_by("-pk").first()
-    assert (
-        newest is not None
-        and newest.pk != run.pk
-        and started["Location"].endswith(f"/runs/{newest.pk}/")
-    )
+    assert newest is not None and newest.pk != run.pk
+    assert started["Location"].endswith(f"/runs/{newest.pk}/")
+
+    services.create_suite(world.principal, project, slug="nightly", tests=["checkout"])
+    assert "Run suite" in client.get(reverse("web:browser", kwargs={"org": org})).content.decode()
+    suite_run = client.post(start, {"suite": "nightly"})
+    assert suite_run.status_code == 302
+    assert BrowserRun.objects.order_by("-pk").values_list("suite__slug", flat=True)[0] == "nightly"
+    assert client.post(start, {"suite": "nope"}).status_code == 404
+    refused = client.post(start, {}, follow=True)
+    assert "Run either one test or one suite." in refused.content.decode()

@@ -43,8 +43,10 @@ def landing(request: HttpRequest, organization: Organization) -> HttpResponse:
             for test in services.tests_for(principal, project).filter(import_only=False)[:200]
         ]
         recent = list(services.runs_for(principal, project).select_related("test", "suite")[:10])
+        suites = list(services.suites_for(principal, project).prefetch_related("entries"))
+        environments = list(services.environments_for(principal, project))
         if tests or recent:
-            projects.append((project, tests, recent))
+            projects.append((project, tests, recent, suites, environments))
     context = {
         "projects": projects,
         "has_projects": projects_for(principal, organization).exists(),
@@ -96,21 +98,30 @@ def test_detail(
 
 
 @org_action(Role.MEMBER)
-def test_run(
-    request: HttpRequest, organization: Organization, project: str, test: str
-) -> HttpResponse:
+def run_start(request: HttpRequest, organization: Organization, project: str) -> HttpResponse:
+    """Run a test (``test``) or a suite (``suite``), in an ``environment`` if one is chosen."""
     principal = principal_of(request)
     found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
-    env_slug = request.POST.get("environment", "").strip()
-    environment = services.get_environment_for(principal, found, env_slug) if env_slug else None
+    test, suite, env = (request.POST.get(k, "").strip() for k in ("test", "suite", "environment"))
     try:
         run = runs.start_run(
-            principal, found, runs.RunRequest(test=stored, environment=environment)
+            principal,
+            found,
+            runs.RunRequest(
+                test=services.get_test_for(principal, found, test, Role.MEMBER) if test else None,
+                suite=services.get_suite_for(principal, found, suite, Role.MEMBER)
+                if suite
+                else None,
+                environment=services.get_environment_for(principal, found, env) if env else None,
+            ),
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("web:browser-test", org=organization.slug, project=found.slug, test=test)
+        if test:
+            return redirect(
+                "web:browser-test", org=organization.slug, project=found.slug, test=test
+            )
+        return redirect("web:browser", org=organization.slug)
     return redirect("web:browser-run", org=organization.slug, project=found.slug, run_id=run.pk)
 
 
@@ -205,6 +216,9 @@ def run_files(
         files = Artifact.objects.filter(job__origin=runs.origin_of(run)).order_by("job_id", "path")
         context = {"project": run.project, "run": run, "files": list(files[:1000])}
         return page(request, "browser/files.html", context, section="browser")
+    position = request.GET.get("diff", "")
+    if position:
+        return _diff(run, position)
     baseline_id = request.GET.get("baseline", "")
     if baseline_id:
         if not baseline_id.isdigit():
@@ -229,6 +243,23 @@ def run_files(
     response = FileResponse(artifact.file.open("rb"), content_type=kind)
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _diff(run: BrowserRun, position: str) -> HttpResponse:
+    """The diff image of result ``position``'s final screenshot against its baseline."""
+    if not position.isdigit() or int(position) >= len(run.results):
+        raise Http404("No such result.")
+    data = run.results[int(position)]
+    baseline = Baseline.objects.filter(
+        test__project=run.project,
+        test__slug=str(data.get("slug")),
+        environment=run.environment,
+        name="final",
+    ).first()
+    png = _final_png(run, data) if baseline is not None else None
+    if baseline is None or png is None:
+        raise Http404("Nothing to compare.")
+    return HttpResponse(services.diff_image(baseline, png), content_type="image/png")
 
 
 @org_action(Role.MEMBER)
