@@ -43,6 +43,11 @@ def register(sub: Any) -> None:
     )
     keygen.add_argument("directory", type=Path)
     keygen.set_defaults(handler=cmd_pipeline_keygen)
+    hook = pipeline_sub.add_parser(
+        "webhook-secret", help="make a new GitHub/GitLab webhook secret (printed once)"
+    )
+    hook.add_argument("target", metavar="ORG/SLUG")
+    hook.set_defaults(handler=cmd_pipeline_webhook_secret)
     upload = pipeline_sub.add_parser(
         "upload", help="(inside a job) add steps to the running build (dynamic pipelines)"
     )
@@ -127,6 +132,31 @@ def cmd_pipeline_keygen(args: argparse.Namespace) -> int:
         return _fail(f"cannot write the keys: {exc}", EXIT_USAGE)
     print(f"Signing key (keep it with whoever uploads pipelines): {private}")
     print(f"Verification key (give it to agents, --verification-key): {public}")
+    return 0
+
+
+def cmd_pipeline_webhook_secret(args: argparse.Namespace) -> int:
+    target = _split(args.target)
+    if target is None:
+        return _fail("give the pipeline as ORG/SLUG", EXIT_USAGE)
+    setup_django()
+    from bastion.core.access import Principal
+    from bastion.pipelines import services
+    from bastion.pipelines.models import Pipeline
+
+    pipeline = (
+        Pipeline.objects.select_related("organization")
+        .filter(organization__slug=target[0], slug=target[1])
+        .first()
+    )
+    if pipeline is None:
+        return _fail(f"no pipeline {args.target}")
+    principal = Principal.system(organization=pipeline.organization, what="cli")
+    secret = services.rotate_webhook_secret(principal, pipeline)
+    base = f"/hooks/pipelines/{target[0]}/{target[1]}"
+    print(f"Webhook secret (shown once): {secret}")
+    print(f"GitHub: POST {base}/github (content type application/json)")
+    print(f"GitLab: POST {base}/gitlab (secret token)")
     return 0
 
 

@@ -25,6 +25,9 @@ class Pipeline(models.Model):
     yaml = models.TextField()
     repository = models.CharField(max_length=500, blank=True, default="")
     default_branch = models.CharField(max_length=200, default="main")
+    # The secret GitHub signs webhooks with / GitLab sends: encrypted (bastion.core.crypto);
+    # empty when webhooks are off.
+    webhook_secret = models.TextField(blank=True, default="")
     created_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

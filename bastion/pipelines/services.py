@@ -7,6 +7,7 @@ for (a build, a cancel, a retry, an unblock) and then let the scheduler take it 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.db.models import Max
 from django.http import Http404
 from django.utils import timezone
 
-from bastion.core import audit
+from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Organization, Role, slug_validator
 from bastion.jobs import dispatch
@@ -162,6 +163,24 @@ def update_pipeline(
             changes=changes,
         )
     return pipeline
+
+
+def rotate_webhook_secret(principal: Principal, pipeline: Pipeline) -> str:
+    """A new webhook secret for GitHub and GitLab (shown once; stored encrypted)."""
+    require_role(principal, pipeline.organization, Role.ADMIN)
+    secret = secrets.token_urlsafe(32)
+    with transaction.atomic():
+        pipeline.webhook_secret = crypto.encrypt(secret)
+        pipeline.updated_at = timezone.now()
+        pipeline.save(update_fields=["webhook_secret", "updated_at"])
+        audit.record(
+            principal.actor,
+            "pipeline.webhook_secret",
+            organization=pipeline.organization,
+            target=pipeline,
+            changes={"webhook_secret": "rotated"},
+        )
+    return secret
 
 
 def delete_pipeline(principal: Principal, pipeline: Pipeline) -> None:
