@@ -17,6 +17,7 @@ from bastion.pipelines.yaml import parse_pipeline
 from tests.api.conftest import ApiClient
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import fresh, make_pipeline, steps
+from tests.web.conftest import login_client
 
 YAML = """
 steps:
@@ -173,6 +174,15 @@ def test_annotations_replace_append_and_show_on_the_build(
         ("cov", "success", "ok"),
     ]
     assert AuditEvent.objects.filter(action="build.annotate").count() == 3
+    page = login_client(world.owner).get(
+        f"/o/{world.org.slug}/pipelines/{build.pipeline.slug}/builds/{build.number}/"
+    )
+    html = page.content.decode()
+    assert page.status_code == 200 and "Annotation cov" in html and "**1 failure** and more" in html
+    sneaky = client.call("POST", url, {"body": "<script>alert(1)</script>", "context": "x"})
+    assert sneaky.status == 201
+    html = login_client(world.owner).get(page.wsgi_request.path).content.decode()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
 
 
 def test_a_later_job_downloads_an_earlier_jobs_artifact(
