@@ -7,9 +7,10 @@ forbidden, so object ids of other tenants leak nothing. A role too low for a wri
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -207,3 +208,33 @@ def audit_events_for(principal: Principal, organization: Organization) -> QueryS
         .select_related("actor")
         .order_by("-seq")
     )
+
+
+ModelT = TypeVar("ModelT", bound=Model)
+
+
+def get_scoped_or_404(
+    principal: Principal,
+    scoped: QuerySet[ModelT],
+    pk: int,
+    *,
+    org_path: str,
+    what: str,
+    minimum: str = Role.VIEWER,
+    organization: Organization | None = None,
+) -> ModelT:
+    """One row of a queryset already scoped to the caller, by primary key, else 404; confined
+    to ``organization`` when given (the org in the URL); 403 when the caller's role in the
+    row's organization (reached through ``org_path``, e.g. ``"target__project__organization"``)
+    is below ``minimum``."""
+    if organization is not None:
+        scoped = scoped.filter(**{org_path: organization})
+    found = scoped.filter(pk=pk).first()
+    if found is None:
+        raise Http404(f"No such {what}.")
+    owner: object = found
+    for part in org_path.split("__"):
+        owner = getattr(owner, part)
+    assert isinstance(owner, Organization)
+    require_role(principal, owner, minimum)
+    return found

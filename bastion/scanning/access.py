@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import Http404
 
-from bastion.core.access import Principal, require_role
+from bastion.core.access import Principal, get_scoped_or_404
 from bastion.core.models import Organization, Role
 from bastion.scanning.models import Finding, Scan, Target
 
@@ -25,14 +24,15 @@ def get_target_for(
 ) -> Target:
     """One target of the caller's organizations (of ``organization`` when given), else 404;
     403 when the caller's role there is below ``minimum``."""
-    found = targets_for(principal).filter(pk=target_id)
-    if organization is not None:
-        found = found.filter(project__organization=organization)
-    target = found.first()
-    if target is None:
-        raise Http404("No such target.")
-    require_role(principal, target.project.organization, minimum)
-    return target
+    return get_scoped_or_404(
+        principal,
+        targets_for(principal),
+        target_id,
+        org_path="project__organization",
+        what="target",
+        minimum=minimum,
+        organization=organization,
+    )
 
 
 def scans_for(principal: Principal, target: Target | None = None) -> QuerySet[Scan]:
@@ -50,14 +50,15 @@ def get_scan_for(
 ) -> Scan:
     """One scan of the caller's organizations (of ``organization`` when given), else 404;
     403 when the caller's role there is below ``minimum``."""
-    found = scans_for(principal).filter(pk=scan_id)
-    if organization is not None:
-        found = found.filter(target__project__organization=organization)
-    scan = found.first()
-    if scan is None:
-        raise Http404("No such scan.")
-    require_role(principal, scan.target.project.organization, minimum)
-    return scan
+    return get_scoped_or_404(
+        principal,
+        scans_for(principal),
+        scan_id,
+        org_path="target__project__organization",
+        what="scan",
+        minimum=minimum,
+        organization=organization,
+    )
 
 
 def findings_for(principal: Principal, target: Target | None = None) -> QuerySet[Finding]:
@@ -75,11 +76,12 @@ def get_finding_for(
 ) -> Finding:
     """One finding of the caller's organizations (of ``organization`` when given), else 404;
     403 when the caller's role there is below ``minimum``."""
-    found = findings_for(principal).filter(pk=finding_id)
-    if organization is not None:
-        found = found.filter(target__project__organization=organization)
-    finding = found.first()
-    if finding is None:
-        raise Http404("No such finding.")
-    require_role(principal, finding.target.project.organization, minimum)
-    return finding
+    return get_scoped_or_404(
+        principal,
+        findings_for(principal),
+        finding_id,
+        org_path="target__project__organization",
+        what="finding",
+        minimum=minimum,
+        organization=organization,
+    )
