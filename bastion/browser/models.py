@@ -18,6 +18,17 @@ class MailMessage(models.Model):
     message_id = models.CharField(max_length=998, blank=True, default="")
     size = models.PositiveIntegerField(default=0)
     raw = models.BinaryField()
+    # Set when a recipient is one of a run's addresses (see MailToken): whose Inbox shows it.
+    organization = models.ForeignKey(
+        "core.Organization",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    run = models.ForeignKey(
+        "BrowserRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-received_at"]
@@ -43,6 +54,8 @@ class StoredTest(models.Model):
     import_only = models.BooleanField(default=False)
     # Incremented by every change: a run records the version it ran.
     version = models.PositiveIntegerField(default=1)
+    # Secret variables: a JSON object encrypted with bastion.core.crypto; never shown back.
+    secrets_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     created_by = models.ForeignKey(
@@ -71,6 +84,8 @@ class Environment(models.Model):
     name = models.CharField(max_length=200)
     base_url = models.URLField(max_length=500)
     variables = models.JSONField(default=dict, blank=True)
+    # Secret variables: a JSON object encrypted with bastion.core.crypto; never shown back.
+    secrets_encrypted = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -194,3 +209,17 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.test} {self.name} {self.viewport_width}x{self.viewport_height}"
+
+
+class MailToken(models.Model):
+    """The unique part of one test's addresses in a run: ``run-<token>@<mail domain>`` and
+    ``<label>-<token>@<mail domain>``. Files the mail they receive under the run's organization,
+    and bounds what the run's agent may read."""
+
+    token = models.CharField(max_length=32, unique=True)
+    run = models.ForeignKey(BrowserRun, on_delete=models.CASCADE, related_name="mail_tokens")
+    test_slug = models.CharField(max_length=60, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.token
