@@ -26,6 +26,7 @@ class VerificationMethod(models.TextChoices):
     NONE = "", "Not verified"
     WELL_KNOWN_FILE = "file", "Token file under /.well-known/"
     HEADER = "header", "Response header"
+    DNS = "dns", "DNS TXT record"
     ALLOW_LIST = "allow-list", "Administrator allow-list"
 
 
@@ -82,6 +83,10 @@ class Scan(models.Model):
     error = models.TextField(blank=True, default="")
     # Per-check outcomes: [{"name", "status", "message", "duration_s"}]
     checks = models.JSONField(default=list, blank=True)
+    # A retest of one finding: its check only, on its URL and parameter (``retest.py``).
+    retest_of = models.ForeignKey(
+        "Finding", on_delete=models.SET_NULL, null=True, blank=True, related_name="retests"
+    )
 
     def __str__(self) -> str:
         return f"{self.profile} scan #{self.pk} of {self.target.name}"
@@ -98,6 +103,11 @@ class Triage(models.TextChoices):
     NONE = "", "Not triaged"
     FALSE_POSITIVE = "false-positive", "False positive"
     ACCEPTED_RISK = "accepted-risk", "Accepted risk"
+
+
+class FindingSource(models.TextChoices):
+    SCAN = "scan", "Scan"
+    MANUAL = "manual", "Manual (entered by a person)"
 
 
 class Finding(models.Model):
@@ -135,6 +145,10 @@ class Finding(models.Model):
     first_seen_at = models.DateTimeField(default=dj_timezone.now)
     last_seen_at = models.DateTimeField(default=dj_timezone.now)
     fixed_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=10, choices=FindingSource.choices, default="scan")
+    reported_by = models.CharField(max_length=200, blank=True, default="")  # manual findings
+    # When the last overdue alert went out (at most one a day per finding, ``overdue.py``).
+    overdue_alerted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -162,3 +176,27 @@ class FindingComment(models.Model):
 
     def __str__(self) -> str:
         return f"comment #{self.pk} on finding #{self.finding_id}"
+
+
+def _attachment_path(instance: FindingAttachment, filename: str) -> str:
+    return f"scanning/findings/{instance.finding_id}/{secrets.token_hex(8)}"
+
+
+class FindingAttachment(models.Model):
+    """Evidence a person attached to a finding (screenshots, request dumps...), stored through
+    Django's storage API under a random name; served as a download (``attachments.py``)."""
+
+    finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=300)
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} on finding #{self.finding_id}"
