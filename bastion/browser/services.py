@@ -121,9 +121,14 @@ def _validated(definition: Mapping[str, Any], project: Project, slug: str) -> Br
 
 
 def save_test(
-    principal: Principal, project: Project, definition: Mapping[str, Any], slug: str = ""
+    principal: Principal,
+    project: Project,
+    definition: Mapping[str, Any],
+    slug: str = "",
+    details: Mapping[str, Any] | None = None,
 ) -> StoredTest:
-    """Create the test ``slug`` (default: from its name) or replace its definition."""
+    """Create the test ``slug`` (default: from its name) or replace its definition;
+    ``details`` (what the editor changed) go into the audit row."""
     require_role(principal, project.organization, Role.MEMBER)
     name = definition.get("name") if isinstance(definition, Mapping) else None
     slug = slug or slugify(str(name or ""))[:60]
@@ -156,7 +161,12 @@ def save_test(
             action,
             organization=project.organization,
             target=stored,
-            changes={"slug": slug, "version": stored.version, "steps": len(test.steps)},
+            changes={
+                "slug": slug,
+                "version": stored.version,
+                "steps": len(test.steps),
+                **(details or {}),
+            },
         )
     return stored
 

@@ -25,13 +25,14 @@ from playwright.async_api import Error as PlaywrightError
 
 from bastion.browser.runner.engine import Run
 from bastion.browser.runner.errors import describe
+from bastion.browser.runner.locate import render_selectors, to_locator
 from bastion.browser.runner.mailbox import Mailbox
 from bastion.browser.runner.results import RunResult, RunStatus, StepResult
 from bastion.browser.runner.video import ensure_ffmpeg
 from bastion.browser.spec.model import BrowserTest, Step
 from bastion.browser.spec.modules import ModuleResolver, check_modules, no_modules
 from bastion.browser.spec.parse import SpecError
-from bastion.browser.spec.variables import Variables
+from bastion.browser.spec.variables import UnknownVariable, Variables
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,8 @@ class RunOptions:
     on_step: Callable[[StepResult], None] | None = None
     # Where email steps read mail (None: email steps fail with a clear reason).
     mailbox: Mailbox | None = None
+    # The unique part of the run's addresses (``run.id``); the server picks it for agent runs.
+    run_id: str | None = None
 
 
 class BrowserSession:
@@ -178,6 +181,7 @@ async def _run_test(session: BrowserSession, test: BrowserTest, options: RunOpti
         secrets=options.secrets,
         base_url=options.base_url,
         mail_domain=options.mail_domain,
+        run_id=options.run_id,
         now=started,
     )
     record = options.record_video and session.video_available
@@ -228,7 +232,7 @@ async def _run_test(session: BrowserSession, test: BrowserTest, options: RunOpti
     if not run.aborted and not run.page.is_closed():
         final_url = run.variables.mask(run.page.url)
         if options.final_screenshot:
-            final_shot = await run.screenshot("final")
+            final_shot = await run.screenshot("final", mask=_visual_mask(run, test))
     video = await _close(context, page, artifacts) if record else ""
     if not record:
         await _close(context, page, artifacts)
@@ -247,6 +251,17 @@ async def _run_test(session: BrowserSession, test: BrowserTest, options: RunOpti
         screenshots=tuple(run.screenshots),
         variables=variables.used(),
     )
+
+
+def _visual_mask(run: Run, test: BrowserTest) -> list[Any]:
+    """The test's ``visual.exclude`` elements, painted over in the final screenshot so that
+    the comparison with the baseline leaves them out."""
+    try:
+        selectors = render_selectors(test.visual.exclude, run.variables)
+    except UnknownVariable as exc:
+        log.info("visual.exclude not applied: %s", exc)
+        return []
+    return [to_locator(run.page.main_frame, selector) for selector in selectors]
 
 
 async def _close(context: BrowserContext, page: Page, artifacts: Path) -> str:

@@ -1,6 +1,6 @@
 """The browser-test format: typed steps, selectors, variables and modules."""
 
-from bastion.browser.spec.model import ACTIONS, BrowserTest, Selector, Step
+from bastion.browser.spec.model import ACTIONS, BrowserTest, Selector, Step, Visual
 from bastion.browser.spec.modules import (
     DirectoryModules,
     ModuleNotFound,
@@ -32,6 +32,7 @@ __all__ = [
     "Step",
     "UnknownVariable",
     "Variables",
+    "Visual",
     "browser_test_to_dict",
     "check_modules",
     "dump_test",

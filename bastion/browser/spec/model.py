@@ -103,6 +103,17 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Visual:
+    """Screenshot comparison of a test's final screenshot against its baseline: the share of
+    changed pixels tolerated (percent), the per-pixel colour threshold (0..1), and elements
+    painted over before the screenshot is taken (left out of the comparison)."""
+
+    tolerance_pct: float = 0.5
+    threshold: float = 0.1
+    exclude: tuple[Selector, ...] = ()
+
+
+@dataclass(frozen=True)
 class BrowserTest:
     name: str
     start_url: str = ""
@@ -114,6 +125,7 @@ class BrowserTest:
     timeout_ms: int = DEFAULT_TIMEOUT_MS
     # A module is only run when imported by another test.
     import_only: bool = False
+    visual: Visual = Visual()
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from bastion.browser.spec.model import (
     BrowserTest,
     Selector,
     Step,
+    Visual,
 )
 from bastion.browser.spec.selectors import SelectorError, format_selector, parse_selector
 from bastion.browser.spec.variables import NAME, TEMPLATE
@@ -114,6 +115,7 @@ def load_test(data: object, default_name: str = "") -> BrowserTest:
         "viewport",
         "timeout_ms",
         "import_only",
+        "visual",
     }
     for key in data:
         if key not in allowed:
@@ -160,6 +162,7 @@ def load_test(data: object, default_name: str = "") -> BrowserTest:
     else:
         steps = _steps(raw_steps, "", problems)
     description = data.get("description", "")
+    visual = _visual(data.get("visual", {}), problems)
     if problems:
         raise SpecError(problems)
     return BrowserTest(
@@ -172,6 +175,38 @@ def load_test(data: object, default_name: str = "") -> BrowserTest:
         viewport_height=height,
         timeout_ms=timeout,
         import_only=import_only,
+        visual=visual,
+    )
+
+
+def _number(raw: object, low: float, high: float) -> float | None:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not low <= raw <= high:
+        return None
+    return float(raw)
+
+
+def _visual(raw: object, problems: list[Problem]) -> Visual:
+    """``visual: {tolerance_pct: 0.5, threshold: 0.1, exclude: ["#clock", ...]}``."""
+    if not isinstance(raw, Mapping):
+        problems.append(Problem("test", "visual", "must be a mapping"))
+        return Visual()
+    defaults = Visual()
+    for key in raw:
+        if key not in ("tolerance_pct", "threshold", "exclude"):
+            problems.append(Problem("test", f"visual.{key}", "unknown field"))
+    tolerance = _number(raw.get("tolerance_pct", defaults.tolerance_pct), 0.0, 100.0)
+    if tolerance is None:
+        problems.append(Problem("test", "visual.tolerance_pct", "must be a number 0..100"))
+    threshold = _number(raw.get("threshold", defaults.threshold), 0.0, 1.0)
+    if threshold is None:
+        problems.append(Problem("test", "visual.threshold", "must be a number 0..1"))
+    found: list[Problem] = []
+    exclude = _field("exclude", raw.get("exclude", []), "test", "visual", found)
+    problems.extend(Problem(p.where, "visual.exclude", p.message) for p in found)
+    return Visual(
+        tolerance_pct=defaults.tolerance_pct if tolerance is None else tolerance,
+        threshold=defaults.threshold if threshold is None else threshold,
+        exclude=exclude or (),
     )
 
 
@@ -401,6 +436,14 @@ def browser_test_to_dict(test: BrowserTest) -> dict[str, Any]:
         out["import_only"] = True
     if test.variables:
         out["variables"] = dict(test.variables)
+    if test.visual != Visual():
+        visual: dict[str, Any] = {
+            "tolerance_pct": test.visual.tolerance_pct,
+            "threshold": test.visual.threshold,
+        }
+        if test.visual.exclude:
+            visual["exclude"] = [format_selector(s) for s in test.visual.exclude]
+        out["visual"] = visual
     out["steps"] = [step_to_dict(step) for step in test.steps]
     return out
 
