@@ -228,3 +228,23 @@ class IgnoreRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.value}"[:300]
+
+
+class Deploy(models.Model):
+    """A release deployed to an environment: recorded by a pipeline's ``release:`` step (or
+    the API). "Resolved in next release" and the issue pages read these."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="deploys")
+    release = models.CharField(max_length=200)
+    environment = models.CharField(max_length=64)
+    deployed_at = models.DateTimeField(default=dj_timezone.now)
+    # Where it came from: a label such as "acme/app #12" and a link to it (a path in Bastion).
+    source = models.CharField(max_length=200, blank=True, default="")
+    url = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "-deployed_at"], name="deploy_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.release} to {self.environment}"

@@ -18,6 +18,7 @@ from bastion.core.models import Project, Role
 from bastion.errors import lifecycle, rules
 from bastion.errors.ingest import hash_public_key, key_cache
 from bastion.errors.models import (
+    Deploy,
     DsnKey,
     IgnoreRule,
     Issue,
@@ -344,3 +345,44 @@ def update_scrub_settings(
             changes=audit.diff(before, after),
         )
     return current
+
+
+MAX_RELEASE = 200
+MAX_ENVIRONMENT = 64
+
+
+def record_deploy(
+    principal: Principal,
+    project: Project,
+    *,
+    release: str,
+    environment: str,
+    source: str = "",
+    url: str = "",
+) -> Deploy:
+    """A release went out to an environment (a pipeline's ``release:`` step, or the API)."""
+    require_role(principal, project.organization, Role.MEMBER)
+    release, environment = release.strip(), environment.strip()
+    if not release or len(release) > MAX_RELEASE:
+        raise ValidationError({"release": [f"A release of 1 to {MAX_RELEASE} characters."]})
+    if not environment or len(environment) > MAX_ENVIRONMENT or "/" in environment:
+        raise ValidationError(
+            {"environment": [f"An environment of 1 to {MAX_ENVIRONMENT} characters, no '/'."]}
+        )
+    with transaction.atomic():
+        deploy = Deploy.objects.create(
+            project=project,
+            release=release,
+            environment=environment,
+            source=source[:200],
+            url=url[:500],
+            created_by=principal.actor.label[:200],
+        )
+        audit.record(
+            principal.actor,
+            "errors.deploy",
+            organization=project.organization,
+            target=deploy,
+            changes={"release": release, "environment": environment, "source": source[:200]},
+        )
+    return deploy

@@ -207,3 +207,30 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.build} annotation {self.context}"
+
+
+class StepVerification(models.Model):
+    """What a ``scan:``, ``browser:`` or ``release:`` step started, and how it ended.
+
+    The step's jobs (``BuildJob``) are the scan's or the run's own jobs, so their logs and
+    artifacts are the step's; ``summary`` keeps the figures the build page shows (findings by
+    severity, tests passed and failed) and ``outcome`` says why the step passed or failed.
+    """
+
+    step = models.OneToOneField(BuildStep, on_delete=models.CASCADE, related_name="verification")
+    kind = models.CharField(max_length=20)
+    scan = models.ForeignKey(
+        "scanning.Scan", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    browser_run = models.ForeignKey(
+        "browser.BrowserRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    deploy = models.ForeignKey(
+        "errors.Deploy", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.step} {self.kind}"
