@@ -66,6 +66,20 @@ def _list(env: dict[str, str], name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def _dsn(env: dict[str, str], name: str) -> str:
+    """A Sentry DSN (``http(s)://<key>@host[:port][/path]/<project id>``), or ''."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return ""
+    parts = urlparse(raw)
+    project_id = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if parts.scheme not in {"http", "https"} or not parts.username or not parts.hostname:
+        raise ConfigError(f"{name} must be a DSN such as http://KEY@host:8000/3")
+    if not project_id.isdigit():
+        raise ConfigError(f"{name} must end with the project id, such as http://KEY@host:8000/3")
+    return raw
+
+
 @dataclass(frozen=True)
 class Config:
     data_dir: Path
@@ -97,8 +111,10 @@ class Config:
     agent_lost_after_s: float
     job_expiry_s: int
     mail_retention_days: int = 14
+    notify_max_per_minute: int = 20
     local_agent: bool = True
     scan_allow_hosts: list[str] = field(default_factory=list)
+    dogfood_dsn: str = ""
 
 
 def _secret_key(env: dict[str, str], data_dir: Path) -> str:
@@ -160,6 +176,7 @@ def load(env: dict[str, str] | None = None) -> Config:
             "or every agent would be marked lost"
         )
     smtp_sink_port = _int(env, "BASTION_SMTP_SINK_PORT", 2525, minimum=0)
+    dogfood_dsn = _dsn(env, "BASTION_DOGFOOD_DSN")
     if smtp_sink_port == port and smtp_sink_port != 0:
         raise ConfigError("BASTION_SMTP_SINK_PORT must differ from BASTION_PORT")
     return Config(
@@ -192,6 +209,8 @@ def load(env: dict[str, str] | None = None) -> Config:
         agent_lost_after_s=lost_after,
         job_expiry_s=_int(env, "BASTION_JOB_EXPIRY_S", 24 * 3600, minimum=1),
         mail_retention_days=_int(env, "BASTION_MAIL_RETENTION_DAYS", 14, minimum=1),
+        notify_max_per_minute=_int(env, "BASTION_NOTIFY_MAX_PER_MINUTE", 20, minimum=1),
         local_agent=_bool(env, "BASTION_LOCAL_AGENT", True),
         scan_allow_hosts=_list(env, "BASTION_SCAN_ALLOW_HOSTS", ["127.0.0.0/8", "::1"]),
+        dogfood_dsn=dogfood_dsn,
     )

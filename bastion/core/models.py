@@ -202,3 +202,78 @@ class Schedule(models.Model):
     next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
+
+
+class NotificationChannel(models.Model):
+    """Where an organization's alerts go: email recipients, a signed webhook or a Slack-compatible hook.
+
+    The target (addresses or URL — a Slack hook URL is itself a credential) and the webhook's
+    signing secret are stored encrypted; ``target_hint`` is the redacted form pages show.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        WEBHOOK = "webhook", "Webhook (HMAC-signed JSON)"
+        SLACK = "slack", "Slack-compatible webhook"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="notification_channels"
+    )
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    target_encrypted = models.TextField()
+    target_hint = models.CharField(max_length=300)
+    secret_encrypted = models.TextField(blank=True, default="")
+    # Glob patterns over message topics, e.g. ["errors.*", "scanning.finding.overdue"].
+    topics = models.JSONField(default=list)
+    # Empty means every project of the organization.
+    projects = models.ManyToManyField(Project, blank=True, related_name="+")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="uniq_channel_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+
+class NotificationDelivery(models.Model):
+    """One message for one channel: written in the transaction that caused it, sent after commit."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SUPPRESSED = "suppressed", "Suppressed (rate limit)"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(
+        NotificationChannel, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    topic = models.CharField(max_length=100)
+    subject = models.CharField(max_length=300)
+    text = models.TextField(blank=True, default="")
+    url = models.CharField(max_length=1000, blank=True, default="")
+    data = models.JSONField(default=dict)
+    dedupe_key = models.CharField(max_length=200, blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    # Repeats of this message swallowed by the dedupe window (an error storm yields one alert).
+    suppressed_count = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["channel", "dedupe_key", "created_at"], name="delivery_dedupe"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_retry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} → {self.channel_id} ({self.status})"

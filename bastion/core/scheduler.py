@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from bastion.core import schedules
+from bastion.core import notifications, schedules
 from bastion.core.models import Schedule
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,7 @@ def tick(now: datetime | None = None) -> TickReport:
     finish_browser_runs()  # browser runs whose last job finished without the hook running
     sync_scans()  # scans whose job started or finished without the hook catching it
     report.schedules_fired = fire_due_schedules(now)
+    notifications.retry_failed(now)
     return report
 
 
