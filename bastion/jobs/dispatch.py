@@ -30,7 +30,7 @@ from bastion.core.models import Organization, Role, slug_validator
 from bastion.core.tokens import hash_token, new_token
 from bastion.jobs.artifacts import upload_artifact
 from bastion.jobs.errors import InvalidAgentToken, JobConflict, JobNotFound
-from bastion.jobs.logs import append_log, job_secrets, read_log
+from bastion.jobs.logs import append_log, job_secrets, payload_env, read_log
 from bastion.jobs.models import (
     ACTIVE_STATES,
     Agent,
@@ -124,11 +124,16 @@ class JobSpec:
 
     @classmethod
     def of(cls, job: Job) -> JobSpec:
+        payload = dict(job.payload)
+        if payload.get("env_encrypted"):
+            # The agent gets the encrypted variables in clear, in env (and only the agent).
+            payload["env"] = payload_env(payload)
+            del payload["env_encrypted"]
         return cls(
             id=job.pk,
             kind=job.kind,
             label=job.label,
-            payload=dict(job.payload),
+            payload=payload,
             timeout_s=job.timeout_s,
         )
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from bastion.core import crypto
 from bastion.core.redaction import redact_text
 from bastion.jobs.errors import JobConflict
 from bastion.jobs.models import Job, JobLogChunk, JobState
+
+logger = logging.getLogger(__name__)
 
 # Defaults next to the app; a deployment may override them in Django settings.
 DEFAULT_LOG_MAX_BYTES = 8 * 1024 * 1024
@@ -22,11 +28,28 @@ def log_max_bytes() -> int:
     return int(getattr(settings, "BASTION_JOB_LOG_MAX_BYTES", DEFAULT_LOG_MAX_BYTES))
 
 
+def payload_env(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload["env"]`` plus the variables stored encrypted in ``payload["env_encrypted"]``
+    (a JSON object under bastion.core.crypto: secrets never sit in the job table in clear)."""
+    env = payload.get("env") or {}
+    env = dict(env) if isinstance(env, dict) else {}
+    sealed = payload.get("env_encrypted")
+    if isinstance(sealed, str) and sealed:
+        try:
+            opened = json.loads(crypto.decrypt(sealed))
+        except (crypto.DecryptionError, ValueError):
+            logger.warning("a job's encrypted env could not be decrypted (SECRET_KEY changed?)")
+            opened = {}
+        if isinstance(opened, dict):
+            env.update({str(k): str(v) for k, v in opened.items()})
+    return env
+
+
 def job_secrets(job: Job) -> list[str]:
     """Values of the env variables the job's payload declares secret (``payload["secret_env"]``)."""
     payload = job.payload if isinstance(job.payload, dict) else {}
     names = payload.get("secret_env") or []
-    env = payload.get("env") or {}
+    env = payload_env(payload)
     if not isinstance(names, list) or not isinstance(env, dict):
         return []
     return [str(env[name]) for name in names if isinstance(name, str) and env.get(name)]
