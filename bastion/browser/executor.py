@@ -7,7 +7,11 @@ Payload (a JSON object, built by the server from stored tests)::
      "base_url": "https://staging.example",     # optional
      "variables": {...}, "environment": {...},  # suite and environment variables
      "secret_env": ["NAME", ...],               # secrets, read from the job's environment
-     "concurrency": 1, "video": true, "screenshot_every_step": false}
+     "concurrency": 1, "video": true, "screenshot_every_step": false,
+     "run_ids": ["<token>", ...],               # per test: its {{run.email}} is run-<token>@...
+     "mail_domain": "inbox.bastion.test"}
+
+Email steps read the run's mail from the server with the job token (``JobMailbox``).
 
 Progress goes to the job log one step per line; the results (``RunResult.to_dict`` for each
 test, in order) are written to ``browser-results.json`` in the working directory, with the
@@ -29,6 +33,7 @@ from typing import Any
 
 from bastion.agent.executors import JobContext, JobOutcome, executor
 from bastion.browser.runner import BrowserSession, RunOptions, RunResult, StepResult
+from bastion.browser.runner.job_mailbox import JobMailbox
 from bastion.browser.spec import BrowserTest, ModuleNotFound, SpecError, load_test
 
 RESULT_MARKER = "[bastion-browser-result] "
@@ -47,6 +52,9 @@ class BrowserJob:
     concurrency: int
     video: bool
     screenshot_every_step: bool
+    # One per test: the unique part of its email addresses, chosen by the server.
+    run_ids: tuple[str, ...] = ()
+    mail_domain: str | None = None
 
 
 def _strings(payload: Mapping[str, Any], key: str) -> dict[str, str]:
@@ -77,6 +85,11 @@ def parse_payload(payload: Mapping[str, Any], env: Mapping[str, str]) -> Browser
     missing = [name for name in secret_names if name not in env]
     if missing:
         raise ValueError(f"secrets missing from the job environment: {', '.join(missing)}")
+    run_ids = payload.get("run_ids") or []
+    if not isinstance(run_ids, list) or not all(isinstance(r, str) and r for r in run_ids):
+        raise ValueError("payload run_ids must be a list of strings")
+    if run_ids and len(run_ids) != len(tests):
+        raise ValueError("payload run_ids must name one run id per test")
     concurrency = payload.get("concurrency", 1)
     if not isinstance(concurrency, int) or not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"payload concurrency must be 1..{MAX_CONCURRENCY}")
@@ -90,6 +103,8 @@ def parse_payload(payload: Mapping[str, Any], env: Mapping[str, str]) -> Browser
         concurrency=concurrency,
         video=bool(payload.get("video", True)),
         screenshot_every_step=bool(payload.get("screenshot_every_step", False)),
+        run_ids=tuple(run_ids),
+        mail_domain=str(payload.get("mail_domain") or "") or None,
     )
 
 
@@ -127,6 +142,7 @@ async def _run(
             await asyncio.sleep(CANCEL_POLL_S)
 
     results: list[RunResult] = []
+    mailbox = JobMailbox.from_env(ctx.env)
     async with BrowserSession(video=job.video) as session:
         gate = asyncio.Semaphore(job.concurrency)
 
@@ -144,6 +160,9 @@ async def _run(
                     modules=_resolver(job.modules),
                     max_run_s=float(ctx.timeout_s) if ctx.timeout_s else 900.0,
                     on_step=log_step(test.name),
+                    mailbox=mailbox,
+                    mail_domain=job.mail_domain,
+                    run_id=job.run_ids[position - 1] if job.run_ids else None,
                 )
                 result = await session.run(test, options)
                 ctx.log(

@@ -19,12 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from bastion.browser.models import BrowserRun, Environment, RunStatus, StoredTest, Suite
+from bastion.browser.mail.addresses import new_token
+from bastion.browser.models import (
+    BrowserRun,
+    Environment,
+    MailToken,
+    RunStatus,
+    StoredTest,
+    Suite,
+)
 from bastion.core import audit
 from bastion.core.access import Principal, projects_for, require_role
 from bastion.core.models import Project, Role
@@ -104,6 +113,13 @@ def _chunks(tests: Sequence[StoredTest], count: int) -> list[list[StoredTest]]:
     return [list(tests[i::count]) for i in range(count)]
 
 
+def _mail_tokens(run: BrowserRun, chunk: list[StoredTest]) -> list[str]:
+    """One fresh token per test: its addresses (``{{run.email}}``, ``{{email.<label>}}``)."""
+    tokens = [MailToken(token=new_token(), run=run, test_slug=test.slug) for test in chunk]
+    MailToken.objects.bulk_create(tokens)
+    return [t.token for t in tokens]
+
+
 def _payload(
     run: BrowserRun, request: RunRequest, chunk: list[StoredTest], modules: dict[str, Any]
 ) -> dict[str, Any]:
@@ -111,6 +127,8 @@ def _payload(
     return {
         "tests": [test.definition for test in chunk],
         "slugs": [test.slug for test in chunk],
+        "run_ids": _mail_tokens(run, chunk),
+        "mail_domain": settings.CONFIG.mail_domain,
         "modules": modules,
         "base_url": environment.base_url if environment is not None else "",
         "variables": dict(request.suite.variables) if request.suite is not None else {},

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from bastion.browser.models import MailMessage
+from bastion.browser.mail.addresses import token_of, tokens_of
+from bastion.browser.models import MailMessage, MailToken
 from bastion.browser.runner.mailbox import Email
 
 logger = logging.getLogger(__name__)
@@ -42,13 +44,37 @@ def store_message(mail_from: str, recipients: list[str], raw: bytes) -> MailMess
     return message
 
 
+def _owner(recipients: list[str]) -> MailToken | None:
+    """The run whose address is among the recipients (the first one), if any."""
+    tokens = tokens_of(recipients, settings.CONFIG.mail_domain)
+    if not tokens:
+        return None
+    found = {
+        t.token: t
+        for t in MailToken.objects.filter(token__in=tokens).select_related("run__project")
+    }
+    return next((found[t] for t in tokens if t in found), None)
+
+
 def _create(
     mail_from: str, recipients: list[str], raw: bytes, parsed: email.message.Message
 ) -> MailMessage:
+    owner = _owner(recipients)
+    # Filed under the run's address when it has one, else under the first recipient.
+    inbox = next(
+        (
+            r
+            for r in recipients
+            if owner is not None and token_of(r, settings.CONFIG.mail_domain) == owner.token
+        ),
+        recipients[0] if recipients else "",
+    )
     return MailMessage.objects.create(
+        organization_id=owner.run.project.organization_id if owner is not None else None,
+        run=owner.run if owner is not None else None,
         mail_from=mail_from[:320],
         recipients=[r.lower() for r in recipients],
-        inbox=(recipients[0] if recipients else "").lower()[:320],
+        inbox=inbox.lower()[:320],
         subject=_header(parsed.get("Subject")),
         message_id=_header(parsed.get("Message-ID")),
         size=len(raw),

@@ -2,7 +2,8 @@
 
 The runner reads mail through a ``Mailbox``: a plain function ``(address, since) -> [Email]``
 (newest first) called in a worker thread. On the server it reads the SMTP sink's table
-(``bastion.browser.mail.sink.read_mailbox``).
+(``bastion.browser.mail.sink.read_mailbox``); on an agent it asks the server with the job's
+token (``bastion.browser.runner.job_mailbox.JobMailbox``).
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ async def do_wait_for_email(run: Run, step: Step, index: str, timeout_ms: int) -
             run.email = messages[0]
             return Outcome(note=f"{messages[0].subject!r} from {messages[0].mail_from}")
         if time.monotonic() >= end:
-            raise StepFailure(f"no email to {address} within {timeout_ms} ms")
+            # A mailbox that reads over the network says why it saw nothing (JobMailbox).
+            last = str(getattr(run.mailbox, "last_error", "") or "")
+            why = f" (last error: {last})" if last else ""
+            raise StepFailure(f"no email to {address} within {timeout_ms} ms{why}")
         await asyncio.sleep(POLL_S)
 
 
