@@ -200,3 +200,62 @@ class FindingAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} on finding #{self.finding_id}"
+
+
+class ScanSchedule(models.Model):
+    """Scans of one target with one profile, started by a core ``Schedule`` (kind ``scan``):
+    the core row holds the cron expression, time zone and next run; this one what to run."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="schedules")
+    schedule = models.OneToOneField(
+        "core.Schedule", on_delete=models.CASCADE, related_name="scan_schedule"
+    )
+    profile = models.CharField(max_length=50, default="lightning")
+    cluster = models.ForeignKey("jobs.Cluster", on_delete=models.CASCADE, related_name="+")
+    queue = models.CharField(max_length=100, default="default")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.profile} schedule of {self.target.name}"
+
+
+class ReportFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    JSON = "json", "JSON"
+    CSV = "csv", "CSV"
+    SARIF = "sarif", "SARIF 2.1.0"
+
+
+class ReportState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ScanReport(models.Model):
+    """A report of one scan, or of a target's latest state when ``scan`` is empty; rendered by
+    a server-side task and stored through Django's storage API."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="reports")
+    scan = models.ForeignKey(
+        Scan, on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
+    format = models.CharField(max_length=10, choices=ReportFormat.choices)
+    state = models.CharField(max_length=10, choices=ReportState.choices, default=ReportState.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    stage = models.CharField(max_length=100, blank=True, default="")
+    file = models.FileField(upload_to="scanning/reports/%Y/%m/", blank=True, default="")
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["target", "-created_at"])]
+
+    def __str__(self) -> str:
+        subject = f"scan #{self.scan_id}" if self.scan_id else f"target {self.target.name}"
+        return f"{self.get_format_display()} report of {subject}"
