@@ -22,7 +22,8 @@ from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Job, JobState
-from bastion.pipelines import environment
+from bastion.pipelines import environment, verification
+from bastion.pipelines.advancer import advancer
 from bastion.pipelines.models import (
     STEP_FINISHED,
     STEP_OK,
@@ -261,6 +262,8 @@ def _start(run: _Run, row: BuildStep) -> None:
         run.set_state(row, StepState.BLOCKED)
     elif isinstance(step, TriggerStep):
         _start_trigger(run, row, step)
+    elif isinstance(step, verification.KINDS):
+        verification.start(run, row, step)
 
 
 def _group_ready(run: _Run, row: BuildStep) -> bool:
@@ -287,6 +290,8 @@ def _pass(run: _Run) -> bool:
             _command_progress(run, row, step)
         elif row.state == StepState.RUNNING and isinstance(step, TriggerStep):
             _trigger_progress(run, row, step)
+        elif row.state == StepState.RUNNING and isinstance(step, verification.KINDS):
+            verification.progress(run, row, step)
         elif row.state == StepState.WAITING and (row.type != "group" or _group_ready(run, row)):
             _start(run, row)
     return _signature(run) != before
@@ -472,8 +477,11 @@ def advance_build(build_id: int) -> str | None:
             return str(build.state)
         steps = {row.key: row for row in BuildStep.objects.filter(build=build).order_by("position")}
         jobs: dict[int, list[BuildJob]] = {}
+        # Only unfinished steps look at their jobs: skipping the finished ones' rows keeps an
+        # advance of a wide build cheap (it runs after every job of the build finishes).
         for build_job in (
             BuildJob.objects.filter(build=build, superseded=False)
+            .exclude(step__state__in=STEP_FINISHED)
             .select_related("job")
             .defer("job__payload", "job__result", "job__agent_tags")
             .order_by("pk")
@@ -531,7 +539,8 @@ def sweep() -> int:
 
 
 def on_job_finished(job: Job) -> None:
-    """After a pipeline job finished: advance its build, and builds waiting on its slot."""
+    """After a pipeline job finished: advance its build, and builds waiting on its slot (in a
+    web process, by its background advancer, so the agent's finish returns at once)."""
     build_job = (
         BuildJob.objects.filter(pk=int(job.origin.removeprefix(ORIGIN_PREFIX)))
         .values("build_id", "concurrency_group", "build__organization_id")
@@ -547,4 +556,4 @@ def on_job_finished(job: Job) -> None:
             job__isnull=True,
             superseded=False,
         ).values_list("build_id", flat=True)
-    advance_builds(ids)
+    advancer.submit(ids)

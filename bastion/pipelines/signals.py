@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 
 from bastion.jobs.models import FINISHED_STATES, Job
+from bastion.pipelines import verification
 
 _UID = "bastion.pipelines.job_finished"
 
@@ -29,3 +30,4 @@ def _job_saved(sender: type[Job], instance: Job, **kwargs: Any) -> None:
 
 def connect() -> None:
     post_save.connect(_job_saved, sender=Job, dispatch_uid=_UID)
+    verification.connect()  # scan and browser jobs of verification steps

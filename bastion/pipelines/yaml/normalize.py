@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bastion.pipelines.yaml import attributes as attr
-from bastion.pipelines.yaml import schema
+from bastion.pipelines.yaml import schema, verification
 from bastion.pipelines.yaml.errors import PipelineInvalid, Problem
 from bastion.pipelines.yaml.expressions import ExpressionError, compile_condition
 from bastion.pipelines.yaml.load import interpolate, load_document
@@ -84,7 +84,7 @@ def classify(raw: Any) -> tuple[str, dict[str, Any]] | None:
     if "type" in raw:
         kind = TYPE_ALIASES.get(str(raw["type"]), str(raw["type"]))
         return (kind, dict(raw)) if kind in DEFINITIONS else None
-    for kind in ("group", "trigger", "block", "input", "wait"):
+    for kind in ("group", "trigger", "block", "input", "wait", *verification.KINDS):
         if kind in raw:
             return kind, dict(raw)
     return "command", dict(raw)
@@ -101,6 +101,10 @@ def _where(index: str, data: dict[str, Any]) -> str:
 
 
 def _check(kind: str, data: dict[str, Any], where: str, ctx: _Context) -> bool:
+    if kind in verification.KINDS:  # Bastion's own step kinds
+        found = verification.check(kind, data, where)
+        ctx.problems.extend(found)
+        return not found
     unknown = sorted(set(data) - schema.known_keys(DEFINITIONS[kind]))
     if unknown:
         ctx.problems.extend(
@@ -347,6 +351,8 @@ def _step(
     data = raw.data
     if raw.type == "command":
         return _command(raw, common, ctx)
+    if raw.type in verification.KINDS:
+        return verification.build(raw.type, data, common)
     if raw.type == "wait":
         return WaitStep(**common, continue_on_failure=attr.boolean(data.get("continue_on_failure")))
     if raw.type in ("block", "input"):

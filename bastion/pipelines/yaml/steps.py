@@ -241,7 +241,58 @@ class GroupStep(StepBase):
         return "group"
 
 
-Step = CommandStep | WaitStep | BlockStep | TriggerStep | GroupStep
+# --- Bastion's own step kinds (verification, release marker): see yaml/verification.py ---------
+
+
+@dataclass(frozen=True)
+class ScanStep(StepBase):
+    """``scan:``: a scan of a target of the organization; fails on findings at ``fail_on``+."""
+
+    target: str = ""
+    project: str | None = None
+    profile: str = "lightning"
+    fail_on: str = "high"  # a severity, or "none": only a scan that could not run fails
+    soft_fail: SoftFail = NO_SOFT_FAIL
+    skip: str | None = None
+
+    @property
+    def type(self) -> str:
+        return "scan"
+
+
+@dataclass(frozen=True)
+class BrowserStep(StepBase):
+    """``browser:``: a run of a browser suite or test, in an environment; fails when it fails."""
+
+    suite: str | None = None
+    test: str | None = None
+    environment: str | None = None
+    project: str | None = None
+    soft_fail: SoftFail = NO_SOFT_FAIL
+    skip: str | None = None
+
+    @property
+    def type(self) -> str:
+        return "browser"
+
+
+@dataclass(frozen=True)
+class ReleaseStep(StepBase):
+    """``release:``: tells the error tracker that ``version`` was deployed to ``environment``."""
+
+    version: str = ""
+    environment: str = "production"
+    project: str | None = None
+    soft_fail: SoftFail = NO_SOFT_FAIL
+    skip: str | None = None
+
+    @property
+    def type(self) -> str:
+        return "release"
+
+
+VerificationStep = ScanStep | BrowserStep | ReleaseStep
+Step = CommandStep | WaitStep | BlockStep | TriggerStep | GroupStep | VerificationStep
 
 
 @dataclass(frozen=True)
