@@ -233,9 +233,11 @@ def _mount_routers() -> None:
     from bastion.jobs.api import router as jobs_router
 
     api.add_router("/", core_router)
+    api.add_router("/", "bastion.core.notifications_api.router")
     api.add_router("/", jobs_router)
     api.add_router("/agent", agent_router)
     api.add_router("/", "bastion.errors.api.router")
+    api.add_router("/", "bastion.errors.alerts_api.router")
     api.add_router("/", "bastion.pipelines.api.router")
     api.add_router("/", "bastion.browser.api.router")
     api.add_router("/", "bastion.scanning.api.router")

@@ -24,7 +24,7 @@ from django.apps import apps
 from django.test import Client
 from django.utils import timezone
 
-from bastion.core import services
+from bastion.core import notifications, services
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
 from bastion.core.tokens import new_token
@@ -34,6 +34,7 @@ from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.browser.helpers import browser_world
+from tests.browser.inbox_helpers import inbox_world
 from tests.pipelines.helpers import pipeline_world
 from tests.scanning.helpers import scanning_world
 
@@ -67,6 +68,9 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "target_id": lambda w: str(w.scan_target_id),
     "scan_id": lambda w: str(w.scan_id),
     "finding_id": lambda w: str(w.finding_id),
+    "message_id": lambda w: str(w.message_id),
+    "index": lambda w: "0",
+    "channel_id": lambda w: str(w.channel_id),
 }
 
 
@@ -93,6 +97,8 @@ class World:
     scan_target_id: int
     scan_id: int
     finding_id: int
+    message_id: int
+    channel_id: int
 
 
 def build_world(slug: str) -> World:
@@ -134,6 +140,10 @@ def build_world(slug: str) -> World:
         event_count=1,
     )
     scan_target, scan, finding = scanning_world(project)
+    message_id = inbox_world(browser_run_id)
+    channel = notifications.create_channel(
+        owner, org, name="ops", kind="webhook", target="http://127.0.0.1:9/hook", topics=["*"]
+    )
     return World(
         team=team,
         org=org,
@@ -156,6 +166,8 @@ def build_world(slug: str) -> World:
         scan_target_id=scan_target.pk,
         scan_id=scan.pk,
         finding_id=finding.pk,
+        message_id=message_id,
+        channel_id=channel.pk,
     )
 
 

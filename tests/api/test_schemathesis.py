@@ -32,6 +32,7 @@ from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
 from tests.browser.helpers import browser_world
+from tests.browser.inbox_helpers import inbox_world
 from tests.scanning.helpers import scanning_world
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
@@ -82,6 +83,8 @@ def seeded(db: None) -> dict[str, Any]:
             "target_id": scan_target.pk,
             "scan_id": scan.pk,
             "finding_id": finding.pk,
+            "message_id": inbox_world(browser_run_id),
+            "index": 0,
         },
     }
 

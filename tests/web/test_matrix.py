@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, reverse
 
-from bastion.core import services
+from bastion.core import notifications, services
 from bastion.core.access import Principal
 from bastion.core.models import (
     ApiToken,
@@ -32,6 +32,7 @@ from bastion.jobs.models import AgentToken, Cluster, Job, JobState, Queue
 from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
 from tests.browser.helpers import browser_world
+from tests.browser.inbox_helpers import inbox_world
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.scanning.helpers import scanning_world
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
@@ -65,8 +66,8 @@ def org_patterns() -> Iterator[OrgPattern]:
 ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
-    "project", "test", "run_id",
-    "target_id", "scan_id", "finding_id",
+    "project", "test", "run_id", "message_id", "part",
+    "target_id", "scan_id", "finding_id", "channel_id",
 }  # fmt: skip
 
 
@@ -86,6 +87,8 @@ class Tenant:
     project: str
     browser_test: str
     browser_run_id: int
+    inbox_message_id: int
+    channel_id: int
 
     def kwargs(self, params: frozenset[str], *, org: str | None = None) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -102,6 +105,9 @@ class Tenant:
             "project": self.project,
             "test": self.browser_test,
             "run_id": self.browser_run_id,
+            "message_id": self.inbox_message_id,
+            "part": 0,
+            "channel_id": self.channel_id,
         }
         if "cluster" in params:
             values["token_id"] = self.agent_token.pk
@@ -129,6 +135,10 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     )
     build = pipelines.create_build(principal, pipeline)
     browser_test, _, browser_run_id = browser_world(principal, project)
+    inbox_message_id = inbox_world(browser_run_id)
+    channel = notifications.create_channel(
+        principal, org, name="ops", kind="webhook", target="http://127.0.0.1:9/hook", topics=["*"]
+    )
     return Tenant(
         owner=owner,
         org=org,
@@ -144,6 +154,8 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         project=project.slug,
         browser_test=browser_test,
         browser_run_id=browser_run_id,
+        inbox_message_id=inbox_message_id,
+        channel_id=channel.pk,
     )
 
 
