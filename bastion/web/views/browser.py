@@ -4,6 +4,7 @@ screenshots, video and the baseline comparison with its one-click accept."""
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,10 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
+from PIL import Image, UnidentifiedImageError
 
 from bastion.browser import runs, services
-from bastion.browser.history import History, history_of
+from bastion.browser.history import history_of
 from bastion.browser.models import Baseline, BrowserRun, StoredTest
 from bastion.browser.spec import load_test
 from bastion.core.access import get_project_for, projects_for
@@ -40,61 +42,18 @@ def landing(request: HttpRequest, organization: Organization) -> HttpResponse:
     for project in projects_for(principal, organization).order_by("slug")[:100]:
         tests = [
             (test, history_of(principal, test, limit=10))
-            for test in services.tests_for(principal, project).filter(import_only=False)[:200]
+            for test in services.tests_for(principal, project).order_by("import_only", "slug")[:200]
         ]
         recent = list(services.runs_for(principal, project).select_related("test", "suite")[:10])
         suites = list(services.suites_for(principal, project).prefetch_related("entries"))
         environments = list(services.environments_for(principal, project))
-        if tests or recent:
-            projects.append((project, tests, recent, suites, environments))
+        projects.append((project, tests, recent, suites, environments))
     context = {
         "projects": projects,
         "has_projects": projects_for(principal, organization).exists(),
         "has_agents": agents_for(principal, organization).exists(),
     }
     return page(request, "browser/index.html", context, section="browser")
-
-
-@dataclass
-class StepRow:
-    index: int
-    label: str
-    detail: str
-    last: dict[str, Any] | None = None
-
-
-def _steps(test: StoredTest, history: History) -> list[StepRow]:
-    parsed = load_test(test.definition, default_name=test.slug)
-    last_steps: dict[str, dict[str, Any]] = {}
-    if history.entries:
-        for step in history.entries[0].result.get("steps") or []:
-            if isinstance(step, dict):
-                last_steps.setdefault(str(step.get("index")), step)
-    rows = []
-    for number, step in enumerate(parsed.steps, start=1):
-        raw = test.definition.get("steps", [])[number - 1]
-        detail = ", ".join(f"{k}={v}" for k, v in raw.items() if k != "action")[:300]
-        rows.append(StepRow(number, step.action, detail, last_steps.get(str(number))))
-    return rows
-
-
-@org_page()
-def test_detail(
-    request: HttpRequest, organization: Organization, project: str, test: str
-) -> HttpResponse:
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test)
-    history = history_of(principal, stored)
-    context = {
-        "project": found,
-        "test": stored,
-        "history": history,
-        "steps": _steps(stored, history),
-        "environments": list(services.environments_for(principal, found)),
-        "users": services.tests_using_module(principal, stored) if stored.import_only else [],
-    }
-    return page(request, "browser/test.html", context, section="browser")
 
 
 @org_action(Role.MEMBER)
@@ -160,6 +119,24 @@ def _final_png(run: BrowserRun, data: dict[str, Any]) -> bytes | None:
     return content
 
 
+def _baseline_for(run: BrowserRun, test: StoredTest, png: bytes | None) -> Baseline | None:
+    """The baseline of test x the run's environment x the screenshot's size (viewport)."""
+    if png is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError):
+        return None
+    return Baseline.objects.filter(
+        test=test,
+        environment=run.environment,
+        name="final",
+        viewport_width=width,
+        viewport_height=height,
+    ).first()
+
+
 def _results(run: BrowserRun) -> list[ResultView]:
     tests = {t.slug: t for t in StoredTest.objects.filter(project=run.project)}
     views = []
@@ -174,13 +151,17 @@ def _results(run: BrowserRun) -> list[ResultView]:
         view.final_url = _artifact_url(data, str(data.get("final_screenshot") or ""))
         view.video_url = _artifact_url(data, str(data.get("video") or ""))
         if test is not None and view.final_url:
-            view.baseline = Baseline.objects.filter(
-                test=test, environment=run.environment, name="final"
-            ).first()
-            png = _final_png(run, data) if view.baseline is not None else None
+            png = _final_png(run, data)
+            view.baseline = _baseline_for(run, test, png)
             if view.baseline is not None and png is not None:
+                visual = load_test(test.definition, default_name=test.slug).visual
                 try:
-                    view.diff = services.compare_with_baseline(view.baseline, png)
+                    view.diff = services.compare_with_baseline(
+                        view.baseline,
+                        png,
+                        tolerance_pct=visual.tolerance_pct,
+                        threshold=visual.threshold,
+                    )
                 except (OSError, ValueError):
                     view.diff = None
         views.append(view)
@@ -250,16 +231,15 @@ def _diff(run: BrowserRun, position: str) -> HttpResponse:
     if not position.isdigit() or int(position) >= len(run.results):
         raise Http404("No such result.")
     data = run.results[int(position)]
-    baseline = Baseline.objects.filter(
-        test__project=run.project,
-        test__slug=str(data.get("slug")),
-        environment=run.environment,
-        name="final",
-    ).first()
-    png = _final_png(run, data) if baseline is not None else None
-    if baseline is None or png is None:
+    test = StoredTest.objects.filter(project=run.project, slug=str(data.get("slug"))).first()
+    png = _final_png(run, data) if test is not None else None
+    baseline = _baseline_for(run, test, png) if test is not None else None
+    if test is None or baseline is None or png is None:
         raise Http404("Nothing to compare.")
-    return HttpResponse(services.diff_image(baseline, png), content_type="image/png")
+    threshold = load_test(test.definition, default_name=test.slug).visual.threshold
+    return HttpResponse(
+        services.diff_image(baseline, png, threshold=threshold), content_type="image/png"
+    )
 
 
 @org_action(Role.MEMBER)

@@ -1,0 +1,236 @@
+"""The test editor pages: create a test, add/edit/reorder/duplicate/disable/delete steps,
+fallback selectors and flags, errors that name the step and field, YAML, variables, secrets
+(never shown back), comparison settings, and a module's users with the one-click re-run."""
+
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from bastion.browser import runs, services, vault
+from bastion.browser.models import StoredTest
+from bastion.core.models import AuditEvent, Role
+from tests.factories import make_member, make_project
+from tests.jobs.helpers import World
+from tests.web.conftest import login_client
+
+pytestmark = pytest.mark.django_db
+
+
+def _setup() -> tuple[World, Client, str]:
+    world = World(cluster_name="default")
+    make_project(world.org, slug="shop")
+    return world, login_client(world.owner), world.org.slug
+
+
+def _url(org: str, name: str, **kwargs: object) -> str:
+    return reverse(f"web:{name}", kwargs={"org": org, "project": "shop", **kwargs})
+
+
+def _steps(slug: str = "checkout") -> list[dict[str, object]]:
+    return list(StoredTest.objects.get(slug=slug).definition["steps"])
+
+
+def _edit(client: Client, org: str, data: dict[str, str], slug: str = "checkout") -> object:
+    version = str(StoredTest.objects.get(slug=slug).version)
+    return client.post(_url(org, "browser-step-edit", test=slug), {"version": version, **data})
+
+
+def test_create_a_test_and_edit_its_steps() -> None:
+    _world, client, org = _setup()
+    assert "New browser test" in client.get(_url(org, "browser-test-new")).content.decode()
+    refused = client.post(_url(org, "browser-test-create"), {"name": "", "start_url": "/"})
+    assert refused.status_code == 400 and not StoredTest.objects.exists()
+    created = client.post(
+        _url(org, "browser-test-create"), {"name": "Checkout", "start_url": "/form"}
+    )
+    assert created.status_code == 302 and created["Location"].endswith("?add=click")
+    form = client.get(created["Location"]).content.decode()
+    assert "New step: Click" in form and 'name="target"' in form
+
+    # Add: a click with two fallback selectors, optional and conditional.
+    added = _edit(
+        client,
+        org,
+        {
+            "op": "add",
+            "action": "click",
+            "target": "#buy\ntext=Buy now",
+            "optional": "on",
+            "when": "document.querySelector('#buy') !== null",
+        },
+    )
+    assert added.status_code == 302
+    assert _steps() == [
+        {
+            "action": "click",
+            "target": ["css=#buy", "text=Buy now"],
+            "when": "document.querySelector('#buy') !== null",
+            "optional": True,
+        }
+    ]
+    _edit(client, org, {"op": "add", "action": "assert_text", "value": "Thanks", "target": "#out"})
+    _edit(client, org, {"op": "add", "action": "wait", "ms": "250", "at": "1"})
+    assert [s["action"] for s in _steps()] == ["wait", "click", "assert_text"]
+
+    # Reorder, duplicate, disable, edit, delete.
+    _edit(client, org, {"op": "move", "index": "1", "direction": "down"})
+    assert [s["action"] for s in _steps()] == ["click", "wait", "assert_text"]
+    _edit(client, org, {"op": "duplicate", "index": "3"})
+    assert [s["action"] for s in _steps()] == ["click", "wait", "assert_text", "assert_text"]
+    _edit(client, org, {"op": "toggle", "index": "2"})
+    assert _steps()[1].get("disabled") is True
+    _edit(client, org, {"op": "toggle", "index": "2"})
+    assert "disabled" not in _steps()[1]
+    edited = _edit(
+        client,
+        org,
+        {
+            "op": "update",
+            "index": "4",
+            "action": "assert_text",
+            "value": "Bye",
+            "match": "contains",
+        },
+    )
+    assert edited.status_code == 302
+    assert _steps()[3] == {"action": "assert_text", "value": "Bye", "match": "contains"}
+    _edit(client, org, {"op": "delete", "index": "2"})
+    assert [s["action"] for s in _steps()] == ["click", "assert_text", "assert_text"]
+
+    test = StoredTest.objects.get(slug="checkout")
+    assert test.version == 10  # created + 9 edits, each audited with what it did
+    edits = AuditEvent.objects.filter(action="browser.test.update").order_by("pk")
+    assert [e.changes.get("edit") for e in edits] == [
+        "add", "add", "add", "move", "duplicate", "toggle", "toggle", "update", "delete"
+    ]  # fmt: skip
+
+    page = unescape(client.get(_url(org, "browser-test", test="checkout")).content.decode())
+    assert "2 selectors" in page and "only when" in page and "optional" in page
+
+
+def test_bad_edits_name_the_step_and_field_and_change_nothing() -> None:
+    world, client, org = _setup()
+    client.post(_url(org, "browser-test-create"), {"name": "Checkout", "start_url": "/"})
+    _edit(client, org, {"op": "add", "action": "click", "target": "#buy"})
+    before = StoredTest.objects.get(slug="checkout")
+
+    bad = _edit(
+        client, org, {"op": "update", "index": "1", "action": "click", "target": "role=nope"}
+    )
+    assert bad.status_code == 400
+    text = unescape(bad.content.decode())  # type: ignore[attr-defined]
+    assert 'step 1 (click): field "target": invalid selector' in text
+    assert 'value="role=nope"' in text or "role=nope</textarea>" in text  # the input is kept
+    wait = _edit(client, org, {"op": "add", "action": "wait", "ms": "soon"})
+    assert 'step 2 (wait): field "ms": must be an integer' in unescape(wait.content.decode())  # type: ignore[attr-defined]
+    assert _edit(client, org, {"op": "delete", "index": "7"}).status_code == 400  # type: ignore[attr-defined]
+    stale = client.post(
+        _url(org, "browser-step-edit", test="checkout"),
+        {"version": str(before.version - 1), "op": "delete", "index": "1"},
+    )
+    assert stale.status_code == 400 and "changed since you opened it" in stale.content.decode()
+    after = StoredTest.objects.get(slug="checkout")
+    assert (after.version, after.definition) == (before.version, before.definition)
+
+    viewer = login_client(make_member(world.org, Role.VIEWER))
+    denied = viewer.post(
+        _url(org, "browser-step-edit", test="checkout"), {"op": "delete", "index": "1"}
+    )
+    assert denied.status_code == 403
+    assert StoredTest.objects.get(slug="checkout").definition == before.definition
+
+
+def test_yaml_settings_and_secrets() -> None:
+    _world, client, org = _setup()
+    client.post(_url(org, "browser-test-create"), {"name": "Checkout", "start_url": "/"})
+    yaml_page = client.get(_url(org, "browser-test-yaml", test="checkout")).content.decode()
+    assert "name: Checkout" in yaml_page
+    version = StoredTest.objects.get(slug="checkout").version
+    bad = client.post(
+        _url(org, "browser-test-yaml-save", test="checkout"),
+        {"version": version, "yaml": "name: Checkout\nsteps:\n  - click: ''\n"},
+    )
+    assert bad.status_code == 400
+    assert 'step 1 (click): field "target": required' in unescape(bad.content.decode())
+    good = client.post(
+        _url(org, "browser-test-yaml-save", test="checkout"),
+        {
+            "version": version,
+            "yaml": "name: Checkout\nstart_url: /form\nsteps:\n"
+            "  - type: '#name'\n    value: '{{password}}'\n",
+        },
+    )
+    assert good.status_code == 302 and _steps()[0]["action"] == "type"
+
+    settings = client.post(
+        _url(org, "browser-test-settings", test="checkout"),
+        {
+            "version": StoredTest.objects.get(slug="checkout").version,
+            "name": "Checkout",
+            "start_url": "/form",
+            "variables": "user=ada\nplan=pro",
+            "tolerance_pct": "2.5",
+            "threshold": "0.2",
+            "exclude": "#clock\n.ads",
+        },
+    )
+    assert settings.status_code == 302
+    definition = StoredTest.objects.get(slug="checkout").definition
+    assert definition["variables"] == {"user": "ada", "plan": "pro"}
+    assert definition["visual"] == {
+        "tolerance_pct": 2.5,
+        "threshold": 0.2,
+        "exclude": ["css=#clock", "css=.ads"],
+    }
+
+    secret = client.post(
+        _url(org, "browser-test-secret", test="checkout"),
+        {"secret_name": "password", "secret_value": "hunter2-very-secret"},
+    )
+    assert secret.status_code == 302
+    test = StoredTest.objects.get(slug="checkout")
+    assert "hunter2" not in test.secrets_encrypted
+    assert vault.read(test) == {"password": "hunter2-very-secret"}
+    page = client.get(_url(org, "browser-test", test="checkout")).content.decode()
+    assert "<code>password</code>" in page and "hunter2" not in page
+    row = AuditEvent.objects.filter(action="browser.test.secret").get()
+    assert "hunter2" not in str(row.changes) and row.changes["name"] == "password"
+    bad_name = client.post(
+        _url(org, "browser-test-secret", test="checkout"),
+        {"secret_name": "PATH", "secret_value": "x"},
+    )
+    assert bad_name.status_code == 400
+    removed = client.post(_url(org, "browser-test-secret", test="checkout"), {"remove": "password"})
+    assert removed.status_code == 302 and vault.names(StoredTest.objects.get(slug="checkout")) == []
+
+
+def test_module_page_lists_users_and_reruns_the_outdated_ones() -> None:
+    world, client, org = _setup()
+    project = world.org.projects.get(slug="shop")
+    login = {"name": "login", "import_only": True, "steps": [{"log": "sign in"}]}
+    services.save_test(world.principal, project, login)
+    for name in ("buy", "browse"):
+        services.save_test(world.principal, project, {"name": name, "steps": [{"module": "login"}]})
+    services.save_test(world.principal, project, {"name": "other", "steps": [{"log": "x"}]})
+    runs.start_run(
+        world.principal, project, runs.RunRequest(test=StoredTest.objects.get(slug="buy"))
+    )
+    page = client.get(_url(org, "browser-test", test="login")).content.decode()
+    assert "Tests using this module" in page and "buy" in page and "browse" in page
+    assert "other</a>" not in page
+    assert "Re-run these 1" in page  # browse never ran; buy ran the current version
+
+    services.save_test(world.principal, project, {**login, "steps": [{"log": "sign in v2"}]})
+    page = client.get(_url(org, "browser-test", test="login")).content.decode()
+    assert "Re-run these 2" in page
+    before = runs.BrowserRun.objects.count()
+    rerun = client.post(_url(org, "browser-module-rerun", test="login"))
+    assert rerun.status_code == 302
+    started = runs.BrowserRun.objects.order_by("-pk")[: runs.BrowserRun.objects.count() - before]
+    assert sorted(r.test.slug for r in started if r.test) == ["browse", "buy"]
+    page = client.get(_url(org, "browser-test", test="login")).content.decode()
+    assert "Re-run these" not in page and "current version" in page
