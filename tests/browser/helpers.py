@@ -17,3 +17,11 @@ def browser_world(owner: Principal, project: Project) -> tuple[str, str, int]:
     suite = services.create_suite(owner, project, slug="smoke", tests=[test.slug])
     run = runs.start_run(owner, project, runs.RunRequest(test=test, video=False))
     return test.slug, suite.slug, run.pk
+
+
+def browser_environment(owner: Principal, project: Project) -> str:
+    """An environment of the project (for the matrices' environment URLs); returns its slug."""
+    environment = services.create_environment(
+        owner, project, slug="staging", name="Staging", base_url="http://127.0.0.1:9/"
+    )
+    return environment.slug

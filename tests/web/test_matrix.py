@@ -31,7 +31,7 @@ from bastion.jobs import services as jobs
 from bastion.jobs.models import AgentToken, Cluster, Job, JobState, Queue
 from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
-from tests.browser.helpers import browser_world
+from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.scanning.helpers import scanning_world
@@ -66,7 +66,7 @@ def org_patterns() -> Iterator[OrgPattern]:
 ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
-    "project", "test", "run_id", "message_id", "part",
+    "project", "test", "run_id", "message_id", "part", "suite", "environment",
     "target_id", "scan_id", "finding_id", "channel_id",
 }  # fmt: skip
 
@@ -87,6 +87,8 @@ class Tenant:
     project: str
     browser_test: str
     browser_run_id: int
+    browser_suite: str
+    browser_environment: str
     inbox_message_id: int
     channel_id: int
 
@@ -105,6 +107,8 @@ class Tenant:
             "project": self.project,
             "test": self.browser_test,
             "run_id": self.browser_run_id,
+            "suite": self.browser_suite,
+            "environment": self.browser_environment,
             "message_id": self.inbox_message_id,
             "part": 0,
             "channel_id": self.channel_id,
@@ -134,7 +138,8 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         principal, org, slug=f"{slug}-app", yaml="steps:\n  - block: Go?\n", cluster=cluster
     )
     build = pipelines.create_build(principal, pipeline)
-    browser_test, _, browser_run_id = browser_world(principal, project)
+    browser_test, browser_suite, browser_run_id = browser_world(principal, project)
+    browser_env = browser_environment(principal, project)
     inbox_message_id = inbox_world(browser_run_id)
     channel = notifications.create_channel(
         principal, org, name="ops", kind="webhook", target="http://127.0.0.1:9/hook", topics=["*"]
@@ -154,6 +159,8 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         project=project.slug,
         browser_test=browser_test,
         browser_run_id=browser_run_id,
+        browser_suite=browser_suite,
+        browser_environment=browser_env,
         inbox_message_id=inbox_message_id,
         channel_id=channel.pk,
     )
