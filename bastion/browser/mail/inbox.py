@@ -11,12 +11,13 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import FileResponse, Http404, HttpResponse
 
 from bastion.browser.mail.addresses import token_of
 from bastion.browser.mail.sink import READ_LIMIT, _parts, to_email
@@ -128,6 +129,39 @@ def attachment(message: MailMessage, index: int) -> tuple[Attachment, bytes]:
         size=len(content),
     )
     return meta, content
+
+
+# The message's own HTML runs nothing and loads nothing from the network; the page frames it
+# in an <iframe sandbox> as well, so a message can neither script nor navigate Bastion.
+HTML_POLICY = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
+)
+
+
+def html_response(message: MailMessage) -> HttpResponse:
+    """The message's HTML part for the sandboxed frame of the message page."""
+    parsed = parse(message)
+    body = parsed.html or "<p>This message has no HTML part.</p>"
+    response = HttpResponse(body, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = HTML_POLICY
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def attachment_response(message: MailMessage, index: int) -> FileResponse:
+    """An attachment as a download (never rendered inline)."""
+    meta, content = attachment(message, index)
+    response = FileResponse(
+        io.BytesIO(content),
+        as_attachment=True,
+        filename=meta.filename,
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # -- the agent's email steps --------------------------------------------------------------
