@@ -14,7 +14,7 @@ from bastion.core.access import projects_for
 from bastion.core.models import Organization, Role
 from bastion.jobs.models import Job
 from bastion.jobs.services import agents_for
-from bastion.pipelines import access, scheduler, services
+from bastion.pipelines import access, scheduler, services, verification_pages
 from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline, StepState
 from bastion.pipelines.yaml import BlockStep, SelectField
 from bastion.pipelines.yaml.steps import Field
@@ -32,6 +32,8 @@ class StepView:
     level: int = 0
     # For a blocked step: its input fields as ("text" | "select", field).
     fields: list[tuple[str, Field]] = field(default_factory=list)
+    # For a scan:, browser: or release: step: what it started and how that went.
+    verification: verification_pages.Card | None = None
 
 
 @org_page()
@@ -107,7 +109,9 @@ def _graph(build: Build) -> list[list[StepView]]:
         if not changed:
             break
     definition = scheduler.definition(build)
+    cards = verification_pages.cards_for(build)
     for view in views.values():
+        view.verification = cards.get(view.row.pk)
         step = definition.step(view.row.key)
         if view.row.state == StepState.BLOCKED and isinstance(step, BlockStep):
             view.fields = [
