@@ -14,6 +14,7 @@ from bastion.web.views import (
     home,
     inbox,
     invitations,
+    notifications,
     scanning,
     settings,
 )
@@ -54,6 +55,25 @@ org_patterns = [
     path("settings/tokens/", settings.tokens, name="tokens"),
     path("settings/tokens/new/", settings.token_create, name="token-create"),
     path("settings/tokens/<int:token_id>/revoke/", settings.token_revoke, name="token-revoke"),
+    path("settings/notifications/", notifications.channels, name="notifications"),
+    path(
+        "settings/notifications/new/", notifications.channel_create, name="notification-create"
+    ),
+    path(
+        "settings/notifications/<int:channel_id>/test/",
+        notifications.channel_test,
+        name="notification-test",
+    ),
+    path(
+        "settings/notifications/<int:channel_id>/toggle/",
+        notifications.channel_toggle,
+        name="notification-toggle",
+    ),
+    path(
+        "settings/notifications/<int:channel_id>/delete/",
+        notifications.channel_delete,
+        name="notification-delete",
+    ),
     path("settings/clusters/", settings.clusters, name="clusters"),
     path("settings/clusters/new/", settings.cluster_create, name="cluster-create"),
     path("settings/clusters/<slug:cluster>/", settings.cluster_detail, name="cluster"),
