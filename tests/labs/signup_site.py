@@ -95,7 +95,10 @@ class SignupHandler(BaseHTTPRequestHandler):
         smtp_port = self.server.smtp_port  # type: ignore[attr-defined]
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=SMTP_TIMEOUT_S) as smtp:
             smtp.send_message(confirmation(address, site, code, token))
-        self._send(200, _page("Check your inbox", f"<p id=sent>We sent a code to {html.escape(address)}</p>"))
+        self._send(
+            200,
+            _page("Check your inbox", f"<p id=sent>We sent a code to {html.escape(address)}</p>"),
+        )
 
 
 class SignupSite:
