@@ -223,3 +223,23 @@ class MailToken(models.Model):
 
     def __str__(self) -> str:
         return self.token
+
+
+class SuiteSchedule(models.Model):
+    """When a suite runs by itself: a core ``Schedule`` (cron + time zone, kind
+    ``browser.suite``) for one suite in one environment (or none)."""
+
+    suite = models.ForeignKey(Suite, on_delete=models.CASCADE, related_name="schedules")
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, null=True, blank=True, related_name="schedules"
+    )
+    schedule = models.OneToOneField(
+        "core.Schedule", on_delete=models.CASCADE, related_name="browser_suite"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["suite_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.suite} on {self.schedule.cron}"
