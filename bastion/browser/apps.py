@@ -6,6 +6,7 @@ class BrowserConfig(AppConfig):
     label = "browser"
 
     def ready(self) -> None:
-        from bastion.browser import signals
+        from bastion.browser import scheduling, signals
 
         signals.connect()
+        scheduling.connect()  # also registers the browser.suite schedule kind

@@ -189,7 +189,10 @@ async def _run(
 @executor("browser")
 def run_browser_job(ctx: JobContext) -> JobOutcome:
     try:
-        job = parse_payload(ctx.payload, ctx.env)
+        # Secrets arrive in the payload's env (decrypted by the server for this agent only).
+        extra = ctx.payload.get("env")
+        env = {**ctx.env, **(extra if isinstance(extra, dict) else {})}
+        job = parse_payload(ctx.payload, env)
     except ValueError as exc:
         ctx.log(f"[browser] invalid job payload: {exc}\n")
         return JobOutcome(exit_status=2)

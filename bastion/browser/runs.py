@@ -25,6 +25,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
+from bastion.browser import vault
 from bastion.browser.mail.addresses import new_token
 from bastion.browser.models import (
     BrowserRun,
@@ -136,6 +137,8 @@ def _payload(
         "concurrency": 1,
         "video": request.video,
         "artifact_paths": ARTIFACT_PATHS,
+        # Secrets of the tests and the environment: encrypted, decrypted for the agent only.
+        **vault.sealed_payload(chunk, environment),
     }
 
 
