@@ -4,7 +4,8 @@ the ingest batch, so they must stay cheap).
 - Resolved (``resolution=now``): any new event is a regression: reopened, marked regressed.
 - Resolved in next release (``resolution=next_release``): only an event of a release the issue
   had not seen when it was resolved is a regression; events of known releases (the old code
-  still deployed somewhere) or without a release leave it resolved.
+  still deployed somewhere), of releases deployed before the resolution (``Deploy`` rows, e.g.
+  from a pipeline's ``release:`` step) or without a release leave it resolved.
 - Ignored: forever, or until a date, until the issue reaches N more events or N more users
   (stored as absolute thresholds); past the condition it is unresolved again (not a regression).
 - A suppressed event (matched an ignore rule) is counted but changes no status.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from bastion.errors.models import Issue, IssueStatus, Resolution
+from bastion.errors.models import Deploy, Issue, IssueStatus, Resolution
 
 Change = Callable[[Issue], None]
 
@@ -42,8 +43,18 @@ def is_regression(issue: Issue, release: str) -> bool:
     if issue.status != IssueStatus.RESOLVED:
         return False
     if issue.resolution == Resolution.NEXT_RELEASE:
-        return bool(release) and release not in issue.releases
+        return bool(release) and release not in issue.releases and not _old(issue, release)
     return True
+
+
+def _old(issue: Issue, release: str) -> bool:
+    """A release deployed before the issue was resolved is old code, not the next release
+    (one indexed query, only for an event of a release the issue has not seen)."""
+    if issue.status_changed_at is None:
+        return False
+    return Deploy.objects.filter(
+        project_id=issue.project_id, release=release, deployed_at__lt=issue.status_changed_at
+    ).exists()
 
 
 def ignore_expired(issue: Issue, now: datetime) -> str:

@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from bastion.core.access import Principal, get_project_for
 from bastion.core.models import Organization, Role
-from bastion.errors import access, services
+from bastion.errors import access, deploys, services
 from bastion.errors.models import DsnKey, Issue, IssueStatus
 from bastion.web.views._common import can, org_action, org_page, page, principal_of
 
@@ -53,6 +53,7 @@ def issues(request: HttpRequest, organization: Organization, project: str) -> Ht
         "statuses": ["unresolved", "resolved", "ignored", "all"],
         "query": query,
         "dsn": services.dsn_of(key, request.build_absolute_uri("/")) if key else "",
+        "deploys": deploys.recent_deploys(found),
     }
     return page(request, "errors/issues.html", context, section="errors")
 
@@ -101,6 +102,8 @@ def issue(
         "views": access.views_for(principal, found)[:20],
         "view_count": access.views_for(principal, found).count(),
         "ignore_options": IGNORE_OPTIONS,
+        "next_release": deploys.next_release(found),
+        "release_deploys": deploys.release_deploys(found),
     }
     return page(request, "errors/issue.html", context, section="errors")
 
