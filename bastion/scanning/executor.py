@@ -30,6 +30,9 @@ def options_from_payload(payload: dict[str, Any]) -> ScanOptions:
         raise ValueError("payload target must be a URL string")
     rate = payload.get("rate_per_s")
     concurrency = payload.get("concurrency")
+    focus_url, focus_parameter = payload.get("focus_url"), payload.get("focus_parameter")
+    if not isinstance(focus_url, str | None) or not isinstance(focus_parameter, str | None):
+        raise ValueError("payload focus_url and focus_parameter must be strings")
     return ScanOptions(
         target=target,
         profile=str(payload.get("profile") or "lightning"),
@@ -39,6 +42,9 @@ def options_from_payload(payload: dict[str, Any]) -> ScanOptions:
         allow_hosts=strings("allow_hosts") if "allow_hosts" in payload else LOOPBACK_DEFAULT,
         rate_per_s=float(rate) if rate else None,
         concurrency=int(concurrency) if concurrency else None,
+        checks=strings("checks"),  # a retest runs one check
+        focus_url=focus_url or None,
+        focus_parameter=focus_parameter or None,
     )
 
 

@@ -30,6 +30,7 @@ from bastion.scanning.engine.http import HttpClient, HttpLimits
 from bastion.scanning.engine.policy import AddressPolicy, Scope
 from bastion.scanning.engine.profiles import discover_profiles
 from bastion.scanning.engine.report import RESULT_MARKER
+from bastion.scanning.lifecycle import absent_and_covered, record_retest_outcome
 from bastion.scanning.models import (
     Environment,
     Finding,
@@ -280,13 +281,8 @@ def record_scan_result(actor: Actor, scan: Scan, report: dict[str, Any]) -> Inge
         for data in report.get("findings", []):
             counts[_apply_finding(scan, data, now)] += 1
             seen.add(data["fingerprint"])
-        clean_checks = [c["name"] for c in report.get("checks", []) if c.get("status") == "ok"]
-        fixed = (
-            Finding.objects.filter(
-                target=scan.target, state__in=ACTIVE_STATES, check_name__in=clean_checks
-            )
-            .exclude(fingerprint__in=seen)
-            .update(state=FindingState.FIXED, fixed_at=now)
+        fixed = Finding.objects.filter(pk__in=absent_and_covered(scan.target, report, seen)).update(
+            state=FindingState.FIXED, fixed_at=now
         )
         scan.state = ScanState.FAILED if report.get("error") else ScanState.FINISHED
         scan.error = report.get("error") or ""
@@ -302,6 +298,8 @@ def record_scan_result(actor: Actor, scan: Scan, report: dict[str, Any]) -> Inge
             target=scan,
             changes={"state": scan.state, **result.__dict__},
         )
+        if scan.retest_of_id is not None:
+            record_retest_outcome(actor, scan, report)
     return result
 
 

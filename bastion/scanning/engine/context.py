@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from bastion.scanning.engine.definitions import Severity
 from bastion.scanning.engine.errors import EngineError
-from bastion.scanning.engine.findings import Confidence, Finding, excerpt
+from bastion.scanning.engine.findings import Confidence, Finding, coverage_key, excerpt
 from bastion.scanning.engine.html import Document, parse_html
 from bastion.scanning.engine.http import HttpClient, HttpResponse
 from bastion.scanning.engine.policy import LOOPBACK_DEFAULT, Resolver, system_resolver
@@ -36,6 +37,13 @@ class ScanOptions:
     concurrency: int | None = None
     time_budget_s: float | None = None
     resolver: Resolver = field(default=system_resolver, compare=False)
+    # A retest: explore only this URL, probe only this parameter (with ``checks``, one check).
+    focus_url: str | None = None
+    focus_parameter: str | None = None
+
+
+# The check whose task is running: the runner sets it, coverage is recorded under it.
+CURRENT_CHECK: ContextVar[str] = ContextVar("bastion_scan_check", default="")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,15 @@ class ScanContext:
         self._explorer = explorer
         self._memo: dict[str, asyncio.Task[Any]] = {}
         self._on_finding = on_finding
+        # check name -> coverage keys of the URLs it fetched or reported on (``coverage_key``)
+        self.coverage: dict[str, set[str]] = {}
+        http.observe(self.cover)
+
+    def cover(self, url: str, check: str = "") -> None:
+        """Record that ``check`` (the running one by default) examined ``url``."""
+        name = check or CURRENT_CHECK.get()
+        if name:
+            self.coverage.setdefault(name, set()).add(coverage_key(url))
 
     # Shared work: each runs once per scan, whichever check asks first.
     def _once(self, key: str, factory: Callable[[], Awaitable[Any]]) -> asyncio.Task[Any]:
@@ -97,6 +114,8 @@ class ScanContext:
         key = f"GET {url} {follow_redirects}"
         task = self._once(key, lambda: self.http.get(url, follow_redirects=follow_redirects))
         result: HttpResponse = await asyncio.shield(task)
+        self.cover(url)  # shared fetches count for every check that asks, not only the first
+        self.cover(result.url)
         return result
 
     async def landing(self) -> HttpResponse:
@@ -106,10 +125,15 @@ class ScanContext:
         result: list[Page] = await asyncio.shield(
             self._once("explore", lambda: self._explorer.explore(self))
         )
+        for page in result:
+            self.cover(page.response.url)
         return result
 
     async def parameters(self) -> list[ParameterSite]:
-        return discover_parameters(await self.pages(), self.http.scope.contains)
+        sites = discover_parameters(await self.pages(), self.http.scope.contains)
+        if self.options.focus_parameter:
+            sites = [s for s in sites if s.name == self.options.focus_parameter]
+        return sites
 
     def token(self, prefix: str = "bstn") -> str:
         return f"{prefix}{secrets.token_hex(5)}"
@@ -141,6 +165,7 @@ class ScanContext:
             check=check,
             details=dict(details or {}),
         )
+        self.cover(url, check)
         if finding.fingerprint in self._fingerprints:
             return None
         self._fingerprints.add(finding.fingerprint)
@@ -237,3 +262,14 @@ class LinkExplorer:
             elif not isinstance(result, EngineError):
                 raise result  # bugs and cancellation propagate; failed fetches are skipped
         return pages
+
+
+class FocusExplorer:
+    """A retest's exploration: only the finding's URL (with its parameter in the query)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def explore(self, ctx: ScanContext) -> list[Page]:
+        response = await ctx.fetch(self.url)
+        return [Page(response, document_of(response))]

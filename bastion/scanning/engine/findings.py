@@ -19,6 +19,22 @@ def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def coverage_key(url: str) -> str:
+    """A URL as scans compare it: lower-case scheme and host, no default port, the path, no
+    query or fragment. A scan *covered* a finding's URL for a check when the check fetched (or
+    reported on) a URL with the same key; only then can the finding's absence mean "fixed"."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()  # as finding:v1 has it (IPv6 without brackets)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(scheme)
+    netloc = host if port in (None, default) else f"{host}:{port}"
+    return f"{scheme}://{netloc}{parts.path or '/'}"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One occurrence. Metadata (title, CWE...) comes from the type's definition."""
@@ -53,18 +69,14 @@ class Finding:
         v1 normalization: lower-case scheme and host, drop default ports and the fragment,
         keep the path, keep query parameter *names* sorted (values change between scans).
         """
-        parts = urlsplit(self.url)
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").lower()
-        port = parts.port
-        default = {"http": 80, "https": 443}.get(scheme)
-        netloc = host if port in (None, default) else f"{host}:{port}"
-        names = sorted({name for name, _ in parse_qsl(parts.query, keep_blank_values=True)})
+        names = sorted(
+            {name for name, _ in parse_qsl(urlsplit(self.url).query, keep_blank_values=True)}
+        )
         key = "\n".join(
             [
                 self.type,
                 self.method.upper(),
-                f"{scheme}://{netloc}{parts.path or '/'}",
+                coverage_key(self.url),
                 "&".join(names),
                 self.parameter or "",
             ]

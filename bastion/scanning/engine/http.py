@@ -276,6 +276,7 @@ class HttpClient:
         self.deadline = deadline
         self.requests_sent = 0
         self._on_request = on_request
+        self._observers: list[Callable[[str], None]] = []
         self._semaphore = asyncio.Semaphore(self.limits.concurrency)
         self._rate = _RateLimiter(self.limits.rate_per_s)
         self._client = httpx.AsyncClient(
@@ -287,6 +288,10 @@ class HttpClient:
             follow_redirects=False,
             trust_env=False,
         )
+
+    def observe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(url)`` for every URL that answered (each hop of a redirect chain)."""
+        self._observers.append(callback)
 
     async def __aenter__(self) -> HttpClient:
         return self
@@ -326,6 +331,8 @@ class HttpClient:
         current_method = method
         while True:
             response = await self._send_one(current_method, url, headers, max_body_bytes)
+            for observer in self._observers:
+                observer(url)
             if not (follow_redirects and response.is_redirect):
                 break
             next_url = response.location

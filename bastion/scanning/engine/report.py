@@ -51,6 +51,7 @@ def to_json(result: ScanResult) -> dict[str, Any]:
             }
             for o in result.outcomes
         ],
+        "coverage": {name: list(keys) for name, keys in result.coverage.items()},
     }
 
 

@@ -13,7 +13,13 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from bastion.scanning.engine.checks import Check, checks_for_profile
-from bastion.scanning.engine.context import ScanContext, ScanOptions
+from bastion.scanning.engine.context import (
+    CURRENT_CHECK,
+    Explorer,
+    FocusExplorer,
+    ScanContext,
+    ScanOptions,
+)
 from bastion.scanning.engine.errors import EngineError, PolicyViolation
 from bastion.scanning.engine.findings import Finding
 from bastion.scanning.engine.http import HttpClient
@@ -50,6 +56,8 @@ class ScanResult:
     findings: tuple[Finding, ...]
     outcomes: tuple[CheckOutcome, ...]
     error: str | None = None  # the scan could not start (bad URL, refused address)
+    # check name -> coverage keys of the URLs it examined (``findings.coverage_key``)
+    coverage: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 class ScanRefused(EngineError):
@@ -66,6 +74,7 @@ async def _run_check(
     check: Check, ctx: ScanContext, budget_s: float, semaphore: asyncio.Semaphore
 ) -> CheckOutcome:
     async with semaphore:
+        CURRENT_CHECK.set(check.name)  # this task's context only: coverage goes to this check
         started = time.monotonic()
         status: OutcomeStatus = "ok"
         message = ""
@@ -129,6 +138,7 @@ async def run_scan(
         requests: int = 0,
     ) -> ScanResult:
         findings = tuple(ctx.findings) if ctx else ()
+        coverage = {k: tuple(sorted(v)) for k, v in sorted(ctx.coverage.items())} if ctx else {}
         return ScanResult(
             options.target,
             profile.name,
@@ -138,6 +148,7 @@ async def run_scan(
             findings,
             tuple(outcomes),
             error,
+            coverage,
         )
 
     try:
@@ -145,6 +156,8 @@ async def run_scan(
         host = urlsplit(options.target).hostname or ""
         await policy.resolve(host, urlsplit(options.target).port or 443)
         scope.require(options.target)
+        if options.focus_url:
+            scope.require(options.focus_url)
     except (ScanRefused, PolicyViolation, EngineError) as exc:
         return result(None, [], f"{type(exc).__name__}: {exc}")
 
@@ -160,7 +173,10 @@ async def run_scan(
     async with HttpClient(
         policy, scope, limits, deadline=started + budget, on_request=progress
     ) as http:
-        ctx = ScanContext(options, http, profile.explorer(), on_finding=progress)
+        explorer: Explorer = (
+            FocusExplorer(options.focus_url) if options.focus_url else profile.explorer()
+        )
+        ctx = ScanContext(options, http, explorer, on_finding=progress)
         ctx_ref.append(ctx)
         progress()
         semaphore = asyncio.Semaphore(profile.check_concurrency)

@@ -21,6 +21,9 @@ class Check:
     name: ClassVar[str]
     profiles: ClassVar[frozenset[str]] = frozenset({"lightning"})
     finding_types: ClassVar[tuple[str, ...]] = ()
+    # Whether the check sends probes in the query parameters it finds (``ctx.parameters()``):
+    # a retest of its finding then puts the finding's parameter in the URL it explores.
+    probes_parameters: ClassVar[bool] = False
 
     async def run(self, ctx: ScanContext) -> None:
         raise NotImplementedError

@@ -72,5 +72,7 @@ class JsLibrariesCheck(Check):
                     "version": version,
                     "cves": match.cves,
                     "identified_by": match.how,
+                    # the page that loads it: covering the page covers the finding
+                    "page": scripts.get(url, url),
                 },
             )

@@ -27,6 +27,7 @@ def _looks_like_redirect(site: ParameterSite) -> bool:
 class OpenRedirectCheck(Check):
     name = "open-redirect"
     finding_types = ("open-redirect",)
+    probes_parameters = True
 
     async def run(self, ctx: ScanContext) -> None:
         sites = [s for s in await ctx.parameters() if _looks_like_redirect(s)][:MAX_PROBES]

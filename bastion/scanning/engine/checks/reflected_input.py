@@ -56,6 +56,7 @@ def exploitable(context: str, after: str) -> bool:
 class ReflectedInputCheck(Check):
     name = "reflected-input"
     finding_types = ("reflected-xss",)
+    probes_parameters = True
 
     async def run(self, ctx: ScanContext) -> None:
         sites = (await ctx.parameters())[:MAX_PROBES]

@@ -130,6 +130,7 @@ class TlsCheck(Check):
             )
         except ssl.SSLError as exc:
             raise TargetTLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
+        ctx.cover(url)  # the handshake answered: this scan examined the host's TLS
         cert = x509.load_der_x509_certificate(der)
         now = datetime.now(UTC)
         subject = cert.subject.rfc4514_string()
