@@ -16,6 +16,7 @@ from bastion.browser import runs, services
 from bastion.browser.history import history_of
 from bastion.browser.inbox_api import router as inbox_router
 from bastion.browser.job_api import router as job_router
+from bastion.browser.schedule_api import router as schedule_router
 from bastion.browser.models import BrowserRun, StoredTest
 from bastion.browser.schemas import (
     EnvironmentIn,
@@ -39,6 +40,7 @@ router = Router(tags=["browser"])
 # What a running browser job reads with its job token: /api/v1/agent/jobs/{job_id}/mail
 router.add_router("/agent", job_router)
 router.add_router("/", inbox_router)
+router.add_router("/", schedule_router)
 BASE = "/organizations/{org}/projects/{project}/browser"
 MAX_PAGE = 100
 
