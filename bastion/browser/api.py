@@ -16,8 +16,8 @@ from bastion.browser import runs, services
 from bastion.browser.history import history_of
 from bastion.browser.inbox_api import router as inbox_router
 from bastion.browser.job_api import router as job_router
-from bastion.browser.schedule_api import router as schedule_router
 from bastion.browser.models import BrowserRun, StoredTest
+from bastion.browser.schedule_api import router as schedule_router
 from bastion.browser.schemas import (
     EnvironmentIn,
     EnvironmentOut,
