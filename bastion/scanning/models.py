@@ -83,6 +83,9 @@ class Scan(models.Model):
     error = models.TextField(blank=True, default="")
     # Per-check outcomes: [{"name", "status", "message", "duration_s"}]
     checks = models.JSONField(default=list, blank=True)
+    # Findings this scan reported, by severity, counted when its result is stored (reports'
+    # trend; see scanning.reports.tally).
+    severity_counts = models.JSONField(default=dict, blank=True)
     # A retest of one finding: its check only, on its URL and parameter (``retest.py``).
     retest_of = models.ForeignKey(
         "Finding", on_delete=models.SET_NULL, null=True, blank=True, related_name="retests"
