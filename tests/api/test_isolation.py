@@ -35,6 +35,7 @@ from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.browser.helpers import browser_world
 from tests.browser.inbox_helpers import inbox_world
+from tests.browser.schedule_helpers import schedule_world
 from tests.pipelines.helpers import pipeline_world
 from tests.scanning.helpers import scanning_world
 
@@ -69,6 +70,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "scan_id": lambda w: str(w.scan_id),
     "finding_id": lambda w: str(w.finding_id),
     "message_id": lambda w: str(w.message_id),
+    "suite_schedule_id": lambda w: str(w.suite_schedule_id),
     "index": lambda w: "0",
     "channel_id": lambda w: str(w.channel_id),
 }
@@ -98,6 +100,7 @@ class World:
     scan_id: int
     finding_id: int
     message_id: int
+    suite_schedule_id: int
     channel_id: int
 
 
@@ -141,6 +144,7 @@ def build_world(slug: str) -> World:
     )
     scan_target, scan, finding = scanning_world(project)
     message_id = inbox_world(browser_run_id)
+    suite_schedule_id = schedule_world(owner, project, browser_suite)
     channel = notifications.create_channel(
         owner, org, name="ops", kind="webhook", target="http://127.0.0.1:9/hook", topics=["*"]
     )
@@ -167,6 +171,7 @@ def build_world(slug: str) -> World:
         scan_id=scan.pk,
         finding_id=finding.pk,
         message_id=message_id,
+        suite_schedule_id=suite_schedule_id,
         channel_id=channel.pk,
     )
 

@@ -33,6 +33,7 @@ from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
 from tests.browser.helpers import browser_world
 from tests.browser.inbox_helpers import inbox_world
+from tests.browser.schedule_helpers import schedule_world
 from tests.scanning.helpers import scanning_world
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
@@ -84,6 +85,7 @@ def seeded(db: None) -> dict[str, Any]:
             "scan_id": scan.pk,
             "finding_id": finding.pk,
             "message_id": inbox_world(browser_run_id),
+            "suite_schedule_id": schedule_world(owner, project, browser_suite),
             "index": 0,
         },
     }
