@@ -10,18 +10,15 @@ import pytest
 from django.db import OperationalError
 
 from bastion.agent import executors
-from bastion.browser import services as browser_services
 from bastion.errors.models import Deploy
 from bastion.jobs.models import Artifact
 from bastion.pipelines import scheduler, services
 from bastion.pipelines.models import Build, BuildState, StepState, StepVerification
-from bastion.scanning import services as scan_services
 from bastion.scanning.models import ScanState
 from tests.agent.conftest import Agents, agents, fast_intervals, wait_for  # noqa: F401 - fixtures
-from tests.factories import make_project
-from tests.jobs.helpers import World
 from tests.labs.browser_site.server import LabServer
 from tests.pipelines.helpers import make_pipeline, steps
+from tests.pipelines.verification_world import GATE, SOFT, verification_world
 from tests.scanning.conftest import vulnerable_lab  # noqa: F401 - fixture
 from tests.web.conftest import login_client
 
@@ -32,33 +29,6 @@ pytestmark = [
         reason="the agent does not load the scan and browser executors",
     ),
 ]
-
-GATE = """
-steps:
-  - label: ":shield: scan the lab"
-    key: scan
-    scan: { target: lab, profile: lightning, fail_on: high }
-"""
-SOFT = """
-steps:
-  - key: scan
-    scan: { target: lab, fail_on: high }
-    soft_fail: true
-  - key: smoke
-    browser: { suite: smoke, environment: lab }
-  - wait
-  - key: release
-    release: { version: "$BUILDKITE_COMMIT", environment: production, project: shop }
-"""
-GREET = {
-    "name": "greet",
-    "start_url": "/form",
-    "steps": [
-        {"type": "#name", "value": "Ada"},
-        {"click": "#go"},
-        {"assert_text": "Hello, Ada (r)", "target": "#out"},
-    ],
-}
 
 
 @pytest.fixture(scope="module")
@@ -78,25 +48,12 @@ def _finished(build: Build) -> Build | None:
     return build if build.is_finished else None
 
 
-def _world(vulnerable: str, lab: LabServer) -> World:
-    world = World(cluster_name="default")
-    project = make_project(world.org, slug="shop")
-    target = scan_services.create_target(world.principal, project, name="lab", base_url=vulnerable)
-    scan_services.verify_target(world.principal, target)  # loopback is allow-listed
-    browser_services.save_test(world.principal, project, GREET)
-    browser_services.create_environment(
-        world.principal, project, slug="lab", name="Lab", base_url=lab.url
-    )
-    browser_services.create_suite(world.principal, project, slug="smoke", tests=["greet"])
-    return world
-
-
 def test_findings_at_fail_on_fail_the_build_and_soft_fail_lets_it_pass(
     agents: Agents,  # noqa: F811
     vulnerable_lab: str,  # noqa: F811
     lab: LabServer,
 ) -> None:
-    world = _world(vulnerable_lab, lab)
+    world = verification_world(vulnerable_lab, lab)
     agents.start(world.token)
     agents.start(world.token)
     gate = services.create_build(world.principal, make_pipeline(world, GATE, slug="gate"))
