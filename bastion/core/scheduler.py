@@ -138,6 +138,7 @@ def tick(now: datetime | None = None) -> TickReport:
     from bastion.jobs.dispatch import sweep
     from bastion.pipelines.scheduler import sweep as advance_builds
     from bastion.scanning.signals import sweep as sync_scans
+    from bastion.scanning.sweeps import sweep as scanning_sweeps
 
     now = now or timezone.now()
     report = TickReport()
@@ -145,6 +146,7 @@ def tick(now: datetime | None = None) -> TickReport:
     advance_builds()  # builds whose jobs were lost, or whose post-finish hook never ran
     finish_browser_runs()  # browser runs whose last job finished without the hook running
     sync_scans()  # scans whose job started or finished without the hook catching it
+    scanning_sweeps(now)  # expired accepted risks reopen; overdue findings alert (once a day)
     report.schedules_fired = fire_due_schedules(now)
     notifications.retry_failed(now)
     return report
