@@ -33,6 +33,7 @@ from bastion.pipelines import services as pipelines
 from bastion.web import urls as web_urls
 from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
+from tests.browser.schedule_helpers import schedule_world
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.scanning.helpers import scanning_world
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
@@ -67,6 +68,7 @@ ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
     "project", "test", "run_id", "message_id", "part", "suite", "environment",
+    "suite_schedule_id",
     "target_id", "scan_id", "finding_id", "channel_id",
 }  # fmt: skip
 
@@ -90,6 +92,7 @@ class Tenant:
     browser_suite: str
     browser_environment: str
     inbox_message_id: int
+    suite_schedule_id: int
     channel_id: int
 
     def kwargs(self, params: frozenset[str], *, org: str | None = None) -> dict[str, Any]:
@@ -110,6 +113,7 @@ class Tenant:
             "suite": self.browser_suite,
             "environment": self.browser_environment,
             "message_id": self.inbox_message_id,
+            "suite_schedule_id": self.suite_schedule_id,
             "part": 0,
             "channel_id": self.channel_id,
         }
@@ -141,6 +145,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     browser_test, browser_suite, browser_run_id = browser_world(principal, project)
     browser_env = browser_environment(principal, project)
     inbox_message_id = inbox_world(browser_run_id)
+    suite_schedule_id = schedule_world(principal, project, browser_suite)
     channel = notifications.create_channel(
         principal, org, name="ops", kind="webhook", target="http://127.0.0.1:9/hook", topics=["*"]
     )
@@ -162,6 +167,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         browser_suite=browser_suite,
         browser_environment=browser_env,
         inbox_message_id=inbox_message_id,
+        suite_schedule_id=suite_schedule_id,
         channel_id=channel.pk,
     )
 
