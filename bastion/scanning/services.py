@@ -25,6 +25,7 @@ from bastion.jobs.logs import read_log
 from bastion.jobs.models import ACTIVE_STATES as ACTIVE_JOB_STATES
 from bastion.jobs.models import FINISHED_STATES as FINISHED_JOB_STATES
 from bastion.jobs.models import Cluster, Job, JobState
+from bastion.scanning import dns as scan_dns
 from bastion.scanning.engine.errors import EngineError
 from bastion.scanning.engine.http import HttpClient, HttpLimits
 from bastion.scanning.engine.policy import AddressPolicy, Scope
@@ -137,18 +138,28 @@ async def _fetch_proof(target: Target) -> VerificationMethod | None:
 
 
 def verify_target(principal: Principal, target: Target) -> Target:
-    """Prove ownership: the token in /.well-known/bastion-verification.txt or in a response
-    header; hosts on the administrator allow-list (BASTION_SCAN_ALLOW_HOSTS) count as verified."""
+    """Prove ownership: the token in /.well-known/bastion-verification.txt, in a response
+    header, or in a DNS TXT record (``dns.py``); hosts on the administrator allow-list
+    (BASTION_SCAN_ALLOW_HOSTS) count as verified."""
     require_role(principal, target.project.organization, Role.ADMIN)
     method = asyncio.run(_fetch_proof(target))
+    txt = None
+    if method is None:
+        txt = scan_dns.find_token(
+            urlsplit(target.base_url).hostname or "", target.verification_token
+        )
+        method = VerificationMethod.DNS if txt.found else None
     if method is None and _allow_listed(target):
         method = VerificationMethod.ALLOW_LIST
     if method is None:
         raise ValidationError(
             {
                 "verification": [
-                    f"Put the token in {target.base_url.rstrip('/')}/{VERIFICATION_PATH} or send it "
-                    f"in the {VERIFICATION_HEADER} response header, then verify again."
+                    f"Put the token in {target.base_url.rstrip('/')}/{VERIFICATION_PATH}, send it "
+                    f"in the {VERIFICATION_HEADER} response header, or publish the DNS TXT record "
+                    f"{scan_dns.RECORD_PREFIX}<token> on the host or on "
+                    f"{scan_dns.SUBDOMAIN}.<host>, then verify again"
+                    + (f" ({txt.problem})." if txt and txt.problem else ".")
                 ]
             }
         )
@@ -161,7 +172,7 @@ def verify_target(principal: Principal, target: Target) -> Target:
             "scan_target.verify",
             organization=target.project.organization,
             target=target,
-            changes={"method": method},
+            changes={"method": method, **({"dns_name": txt.name} if txt and txt.found else {})},
         )
     return target
 
