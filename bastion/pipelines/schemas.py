@@ -8,7 +8,14 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from bastion.pipelines.models import Annotation, Build, BuildJob, BuildStep, Pipeline
+from bastion.pipelines.models import (
+    Annotation,
+    Build,
+    BuildJob,
+    BuildStep,
+    Pipeline,
+    StepVerification,
+)
 
 STARTER_YAML = "steps:\n  - label: hello\n    command: echo hello\n"
 
@@ -158,6 +165,8 @@ class StepOut(Schema):
     finished_at: datetime | None
     triggered_build: int | None
     jobs: list[BuildJobOut]
+    # A scan:, browser: or release: step: what it started (ids), its figures and verdict.
+    verification: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: BuildStep, jobs: list[BuildJob]) -> StepOut:
@@ -203,6 +212,8 @@ class BuildOut(BuildSummaryOut):
             StepOut.of(row, jobs.get(row.pk, []))
             for row in BuildStep.objects.filter(build=build).order_by("position")
         ]
+        for out, found in zip(steps, verification_of(build, steps), strict=True):
+            out.verification = found
         summary = BuildSummaryOut.of(build).model_dump()
         return cls(
             **summary,
@@ -222,3 +233,19 @@ class BuildOut(BuildSummaryOut):
 
 class UnblockIn(Schema):
     fields: dict[str, str | list[str]] = Field(default_factory=dict)
+
+
+def verification_of(build: Build, steps: list[StepOut]) -> list[dict[str, Any] | None]:
+    """For each step, what its scan:/browser:/release: part started, or None (one query)."""
+    found = {
+        v.step.key: {
+            "kind": v.kind,
+            "scan": v.scan_id,
+            "browser_run": v.browser_run_id,
+            "deploy": v.deploy_id,
+            "summary": v.summary,
+            "outcome": v.outcome,
+        }
+        for v in StepVerification.objects.filter(step__build=build).select_related("step")
+    }
+    return [found.get(step.key) for step in steps]

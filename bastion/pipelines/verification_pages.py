@@ -11,14 +11,7 @@ from bastion.pipelines.models import Build, StepVerification
 from bastion.pipelines.verification_reports import SEVERITY_ORDER
 from bastion.scanning.models import ScanState
 from bastion.scanning.progress import progress_of
-
-SEVERITY_TONES = {
-    "critical": "red",
-    "high": "red",
-    "medium": "amber",
-    "low": "blue",
-    "info": "grey",
-}
+from bastion.scanning.templatetags.scanning_ui import SEVERITY_TONES
 
 
 @dataclass
@@ -85,7 +78,9 @@ def _release_card(found: StepVerification, org: str) -> Card:
     summary = found.summary
     card = Card("release", f"release {summary.get('release', '')} to {summary.get('environment')}")
     if found.deploy is not None:
-        card.url = reverse("errors:issues", kwargs={"org": org, "project": summary.get("project", "")})
+        card.url = reverse(
+            "errors:issues", kwargs={"org": org, "project": summary.get("project", "")}
+        )
         card.outcome = f"deploy recorded for {summary.get('project')}"
     return card
 

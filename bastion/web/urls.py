@@ -17,6 +17,7 @@ from bastion.web.views import (
     invitations,
     notifications,
     scanning,
+    scanning_findings,
     settings,
 )
 
@@ -25,6 +26,7 @@ app_name = "web"
 org_patterns = [
     path("", home.dashboard, name="dashboard"),
     *scanning.patterns,
+    *scanning_findings.patterns,
     *browser_urls.patterns,
     *inbox.patterns,
     *browser_schedules.patterns,

@@ -37,7 +37,7 @@ from tests.browser.helpers import browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.pipelines.helpers import pipeline_world
-from tests.scanning.helpers import scanning_world
+from tests.scanning.helpers import attachment_of, scanning_world
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Routes with their own credentials (agent registration and session tokens, job tokens); their
@@ -69,6 +69,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "target_id": lambda w: str(w.scan_target_id),
     "scan_id": lambda w: str(w.scan_id),
     "finding_id": lambda w: str(w.finding_id),
+    "attachment_id": lambda w: str(attachment_of(w.finding_id)),
     "message_id": lambda w: str(w.message_id),
     "suite_schedule_id": lambda w: str(w.suite_schedule_id),
     "index": lambda w: "0",

@@ -34,7 +34,7 @@ from tests.api.conftest import make_team
 from tests.browser.helpers import browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
-from tests.scanning.helpers import scanning_world
+from tests.scanning.helpers import attachment_of, scanning_world
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
 # whole run stays around a minute as the API grows.
@@ -84,6 +84,7 @@ def seeded(db: None) -> dict[str, Any]:
             "target_id": scan_target.pk,
             "scan_id": scan.pk,
             "finding_id": finding.pk,
+            "attachment_id": attachment_of(finding.pk),
             "message_id": inbox_world(browser_run_id),
             "suite_schedule_id": schedule_world(owner, project, browser_suite),
             "index": 0,

@@ -19,6 +19,7 @@ from bastion.pipelines.yaml import (
 )
 from bastion.scanning import services as scan_services
 from bastion.scanning.models import Scan
+from tests.api.conftest import ApiClient
 from tests.factories import make_project
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import Runner, fresh, make_pipeline, steps
@@ -150,6 +151,19 @@ def test_a_release_step_records_a_deploy_with_a_link_to_the_build(
         audit.filter(action="errors.deploy").exists()
         and audit.filter(action="build.release").exists()
     )
+    reply = ApiClient(user=world.owner).get(
+        f"/organizations/{world.org.slug}/pipelines/{pipeline.slug}/builds/1"
+    )
+    by_key = {step["key"]: step for step in reply.body["steps"]}
+    assert by_key["deploy"]["verification"] is None
+    assert by_key["release"]["verification"] == {
+        "kind": "release",
+        "scan": None,
+        "browser_run": None,
+        "deploy": deploy.pk,
+        "summary": {"project": "shop", "release": "c0ffee1", "environment": "production"},
+        "outcome": "c0ffee1 deployed to production",
+    }
 
 
 def test_a_release_step_without_a_project_needs_a_single_project(world: World) -> None:

@@ -35,7 +35,7 @@ from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.factories import make_member, make_org, make_project, make_user
-from tests.scanning.helpers import scanning_world
+from tests.scanning.helpers import attachment_of, scanning_world
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +69,7 @@ KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
     "project", "test", "run_id", "message_id", "part", "suite", "environment",
     "suite_schedule_id",
-    "target_id", "scan_id", "finding_id", "channel_id",
+    "target_id", "scan_id", "finding_id", "channel_id", "attachment_id",
 }  # fmt: skip
 
 
@@ -107,6 +107,7 @@ class Tenant:
             "target_id": self.scanning[0],
             "scan_id": self.scanning[1],
             "finding_id": self.scanning[2],
+            "attachment_id": attachment_of(self.scanning[2]),
             "project": self.project,
             "test": self.browser_test,
             "run_id": self.browser_run_id,

@@ -19,6 +19,7 @@ from bastion.jobs.services import agents_for, clusters_for
 from bastion.scanning import access, actions, services, sla
 from bastion.scanning.models import Environment, Finding, Scan, ScanState, Target, Triage
 from bastion.scanning.progress import progress_of
+from bastion.web.views import scanning_findings
 from bastion.web.views._common import org_action, org_page, page, principal_of
 
 POLL_S = 2
@@ -186,6 +187,7 @@ def finding_detail(
         "comments": finding.comments.all(),
         "members": User.objects.filter(memberships__organization=organization).order_by("username"),
         "triage_choices": Triage.choices,
+        **scanning_findings.finding_extras(request, finding),
     }
     return page(request, "scanning/finding.html", context, section="scanning")
 
