@@ -17,6 +17,7 @@ from bastion.browser.history import history_of
 from bastion.browser.inbox_api import router as inbox_router
 from bastion.browser.job_api import router as job_router
 from bastion.browser.models import BrowserRun, StoredTest
+from bastion.browser.results_api import router as results_router
 from bastion.browser.schedule_api import router as schedule_router
 from bastion.browser.schemas import (
     EnvironmentIn,
@@ -41,6 +42,7 @@ router = Router(tags=["browser"])
 router.add_router("/agent", job_router)
 router.add_router("/", inbox_router)
 router.add_router("/", schedule_router)
+router.add_router("/", results_router)
 BASE = "/organizations/{org}/projects/{project}/browser"
 MAX_PAGE = 100
 

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from bastion.browser import vault
+from bastion.browser import notices, vault
 from bastion.browser.mail.addresses import new_token
 from bastion.browser.models import (
     BrowserRun,
@@ -290,6 +290,7 @@ def finish_run(run_id: int) -> str | None:
             target=run,
             changes={"status": run.status, "tests": len(run.results)},
         )
+        notices.announce_failure(run)  # browser.run.failed, delivered after commit
     return str(run.status)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import fields, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 
-from bastion.browser.runner import RunResult, to_junit
+from bastion.browser.junit import junit_of as junit_of  # re-exported: verification.py
 from bastion.jobs.models import Artifact, Job
 from bastion.scanning.engine.definitions import Severity
 from bastion.scanning.engine.findings import Finding as EngineFinding
@@ -139,17 +139,4 @@ def at_or_above(counts: Mapping[str, int], fail_on: str) -> int:
 
 # --- browser runs -----------------------------------------------------------------------------
 
-_RESULT_FIELDS = frozenset(f.name for f in fields(RunResult))
-
-
-def junit_of(results: Iterable[Mapping[str, Any]], name: str) -> str:
-    """JUnit XML over a run's stored results (the same writer as ``bastion test run``)."""
-    parsed = []
-    for result in results:
-        known = {k: v for k, v in result.items() if k in _RESULT_FIELDS}
-        known.setdefault("test", str(result.get("slug") or "test"))
-        try:
-            parsed.append(RunResult.from_dict(known))
-        except (TypeError, ValueError) as exc:
-            logger.warning("browser result of %s left out of JUnit: %s", known["test"], exc)
-    return to_junit(parsed, suite_name=name)
+# JUnit over a run's stored results lives with the browser runs (the run page serves it too).
