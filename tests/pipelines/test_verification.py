@@ -231,3 +231,20 @@ def test_a_browser_step_names_what_it_cannot_find(world: World) -> None:
     assert (
         build.steps.get(key="smoke").skip_reason == "no browser suite 'smoke' in this organization"
     )
+
+
+def test_a_group_of_bastion_steps_passes_on_its_skip_and_if() -> None:
+    yaml = """
+steps:
+  - group: verify
+    key: verify
+    skip: not today
+    if: build.branch == "main"
+    steps:
+      - scan: {target: t}
+      - release: {version: v1}
+"""
+    group, scan, release = parse_pipeline(yaml).steps
+    assert isinstance(scan, ScanStep) and isinstance(release, ReleaseStep)
+    assert scan.skip == release.skip == "not today"
+    assert scan.condition is group.condition is not None and scan.group == "verify"

@@ -20,11 +20,14 @@ from bastion.pipelines.yaml.expressions import ExpressionError, compile_conditio
 from bastion.pipelines.yaml.load import interpolate, load_document
 from bastion.pipelines.yaml.steps import (
     BlockStep,
+    BrowserStep,
     CommandStep,
     Dependency,
     GroupStep,
     Notification,
     Pipeline,
+    ReleaseStep,
+    ScanStep,
     Step,
     TriggerBuild,
     TriggerStep,
@@ -404,7 +407,9 @@ def _flatten(
             if (
                 isinstance(group, GroupStep)
                 and group.skip
-                and isinstance(step, CommandStep | TriggerStep)
+                and isinstance(
+                    step, CommandStep | TriggerStep | ScanStep | BrowserStep | ReleaseStep
+                )
             ):
                 step = replace(step, skip=step.skip or group.skip)
             steps.append(step)
