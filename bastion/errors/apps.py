@@ -8,6 +8,6 @@ class ErrorsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from bastion.errors import dogfood
+        from bastion.errors import digest, dogfood  # noqa: F401 - digest registers its schedule
 
         dogfood.setup(settings.CONFIG.dogfood_dsn)

@@ -17,7 +17,7 @@ from django.shortcuts import redirect
 
 from bastion.core.access import get_project_for
 from bastion.core.models import Organization, Role
-from bastion.errors import access, coverage, services
+from bastion.errors import access, actions, alert_pages, coverage, coverage_pdf, services
 from bastion.errors.models import RuleKind
 from bastion.web.views._common import can, org_action, org_page, page, principal_of
 
@@ -42,7 +42,20 @@ def review_coverage(request: HttpRequest, organization: Organization, project: s
         )
         response["Content-Disposition"] = f'attachment; filename="{name}.json"'
         return response
-    context: dict[str, Any] = {"project": found, "report": report, "period": period}
+    if export == "pdf":
+        response = HttpResponse(
+            coverage_pdf.render(report, principal.actor.label), content_type="application/pdf"
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+        return response
+    context: dict[str, Any] = {
+        "project": found,
+        "report": report,
+        "period": period,
+        "can_change": can(request, Role.ADMIN),
+        "digest": actions.digest_of(organization),
+        "digest_form": alert_pages.digest_form(organization),
+    }
     return page(request, "errors/review_coverage.html", context, section="errors")
 
 

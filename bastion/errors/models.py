@@ -248,3 +248,7 @@ class Deploy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.release} to {self.environment}"
+
+
+# Alerts and the review digest live in their own module; imported here so Django registers them.
+from bastion.errors.alert_models import AlertSettings, AlertState, DigestSettings  # noqa: E402, F401

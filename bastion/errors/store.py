@@ -24,7 +24,7 @@ from django.utils.text import get_valid_filename
 from bastion.core import audit
 from bastion.core.context import Actor
 from bastion.core.models import Organization, Project
-from bastion.errors import lifecycle
+from bastion.errors import alerts, lifecycle
 from bastion.errors.envelope import Item
 from bastion.errors.grouping import GROUPING_VERSION
 from bastion.errors.models import Attachment, Event, IgnoreRule, Issue, IssueUser, ItemCount
@@ -291,6 +291,7 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
     update_rows(Issue, ISSUE_FIELDS, list(issues.values()))
     _count_rule_matches(list(created.values()))
     _audit_transitions(transitions)
+    alerts.after_store(list(created.values()), list(issues.values()), transitions)
     return created
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from bastion.errors import audit_pages, pages, views
+from bastion.errors import alert_pages, audit_pages, pages, views
 
 app_name = "errors"
 
@@ -29,6 +29,21 @@ urlpatterns = [
         "o/<slug:org>/errors/<slug:project>/review-coverage/",
         audit_pages.review_coverage,
         name="review-coverage",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/review-coverage/digest/",
+        alert_pages.digest_save,
+        name="review-digest",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/alerts/",
+        alert_pages.alert_settings,
+        name="alert-settings",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/alerts/save/",
+        alert_pages.alert_settings_save,
+        name="alert-settings-save",
     ),
     path(
         "o/<slug:org>/errors/<slug:project>/ignore-rules/",

@@ -11,6 +11,7 @@ from django.db import connection
 
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Project, User
+from bastion.errors.alerts import memory as alert_memory
 from bastion.errors.ingest import committer, key_cache, rate_limiter
 from bastion.errors.models import DsnKey
 from bastion.errors.rules import rule_cache
@@ -58,11 +59,13 @@ def _fresh_ingest_state() -> Iterator[None]:
     rate_limiter.reset()
     key_cache.clear()
     rule_cache.clear()
+    alert_memory.clear()
     yield
     committer.enabled = enabled
     rate_limiter.reset()
     key_cache.clear()
     rule_cache.clear()
+    alert_memory.clear()
 
 
 @pytest.fixture

@@ -80,14 +80,26 @@ def wait_for(check: Callable[[], T | None], what: str, timeout: float = 60.0) ->
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], port: int, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+def process(env: dict[str, str], *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A Python process in its own session, ended with SIGTERM (its whole group)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "bastion.wsgi:application", "--bind",
-         f"127.0.0.1:{port}", "--workers", "1", "--threads", "4", "--worker-class", "gthread",
-         "--pythonpath", str(ROOT), *extra],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@contextmanager
+def gunicorn(
+    env: dict[str, str], port: int, *extra: str, workers: int = 1
+) -> Iterator[subprocess.Popen[bytes]]:
+    args = ["-m", "gunicorn", "bastion.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", "4", "--worker-class", "gthread",
+            "--pythonpath", str(ROOT), *extra]  # fmt: skip
 
     def listening() -> bool:
         try:
@@ -96,12 +108,9 @@ def gunicorn(env: dict[str, str], port: int, *extra: str) -> Iterator[subprocess
             return False
         return True
 
-    try:
+    with process(env, *args) as proc:
         wait_for(listening, "the server to listen")
         yield proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
