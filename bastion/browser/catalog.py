@@ -131,7 +131,9 @@ def cancel_run(principal: Principal, run: BrowserRun) -> BrowserRun:
             target=locked,
             changes={"jobs": [job.pk for job in jobs]},
         )
-    transaction.on_commit(lambda: runs.finish_run(run.pk), robust=True)
+        # Jobs no agent had started are canceled now: the run may be finished already.
+        runs.finish_run(locked.pk)
+    locked.refresh_from_db()
     return locked
 
 

@@ -33,7 +33,7 @@ from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
 from tests.api.conftest import ApiClient, Team, make_team
-from tests.browser.helpers import browser_world
+from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.pipelines.helpers import pipeline_world
@@ -65,6 +65,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "key_id": lambda w: str(w.dsn_key_id),
     "test": lambda w: w.browser_test,
     "suite": lambda w: w.browser_suite,
+    "environment": lambda w: w.browser_environment,
     "run_id": lambda w: str(w.browser_run_id),
     "target_id": lambda w: str(w.scan_target_id),
     "scan_id": lambda w: str(w.scan_id),
@@ -96,6 +97,7 @@ class World:
     dsn_key_id: int
     browser_test: str
     browser_suite: str
+    browser_environment: str
     browser_run_id: int
     scan_target_id: int
     scan_id: int
@@ -133,6 +135,7 @@ def build_world(slug: str) -> World:
     )
     dsn_key = error_services.create_dsn_key(owner, project)
     browser_test, browser_suite, browser_run_id = browser_world(owner, project)
+    browser_env = browser_environment(owner, project)
     now = timezone.now()
     issue = Issue.objects.create(
         project=project,
@@ -167,6 +170,7 @@ def build_world(slug: str) -> World:
         dsn_key_id=dsn_key.pk,
         browser_test=browser_test,
         browser_suite=browser_suite,
+        browser_environment=browser_env,
         browser_run_id=browser_run_id,
         scan_target_id=scan_target.pk,
         scan_id=scan.pk,

@@ -31,7 +31,7 @@ from bastion.core.access import Principal
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
-from tests.browser.helpers import browser_world
+from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.scanning.helpers import attachment_of, scanning_world
@@ -80,6 +80,7 @@ def seeded(db: None) -> dict[str, Any]:
             "job_id": job.pk,
             "test": browser_test,
             "suite": browser_suite,
+            "environment": browser_environment(owner, project),
             "run_id": browser_run_id,
             "target_id": scan_target.pk,
             "scan_id": scan.pk,
