@@ -40,6 +40,8 @@ def _scan_card(found: StepVerification, org: str) -> Card:
         card.progress = (
             f"checks {live.checks_done}/{live.checks_total} · {live.requests_sent} requests · "
             f"{live.findings} findings so far"
+            if live.checks_total
+            else ("waiting for an agent" if scan.state == ScanState.QUEUED else "starting")
         )
     counts = summary.get("findings") or {}
     card.figures = [
