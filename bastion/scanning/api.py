@@ -214,3 +214,8 @@ def delete_target(request: HttpRequest, org: str, target_id: int) -> Status[None
     target = _target(request, org, target_id, Role.ADMIN)
     actions.delete_target(_principal(request), target)
     return Status(204, None)
+
+
+# Schedules and reports keep their own modules; their routes hang off this router.
+router.add_router("", "bastion.scanning.schedule_api.router")
+router.add_router("", "bastion.scanning.report_api.router")

@@ -6,6 +6,9 @@ class ScanningConfig(AppConfig):
     label = "scanning"
 
     def ready(self) -> None:
-        from bastion.scanning import signals
+        from bastion.scanning import scheduling, signals
+        from bastion.scanning.reports import tally
 
         signals.connect()
+        scheduling.connect()  # also registers the 'scan' schedule handler
+        tally.connect()

@@ -38,6 +38,7 @@ from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.pipelines.helpers import pipeline_world
 from tests.scanning.helpers import attachment_of, scanning_world
+from tests.scanning.report_helpers import report_of, schedule_and_report, schedule_of
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 # Routes with their own credentials (agent registration and session tokens, job tokens); their
@@ -70,6 +71,8 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "target_id": lambda w: str(w.scan_target_id),
     "scan_id": lambda w: str(w.scan_id),
     "finding_id": lambda w: str(w.finding_id),
+    "schedule_id": lambda w: str(schedule_of(w.scan_target_id)),
+    "report_id": lambda w: str(report_of(w.scan_target_id)),
     "attachment_id": lambda w: str(attachment_of(w.finding_id)),
     "message_id": lambda w: str(w.message_id),
     "suite_schedule_id": lambda w: str(w.suite_schedule_id),
@@ -147,6 +150,7 @@ def build_world(slug: str) -> World:
         event_count=1,
     )
     scan_target, scan, finding = scanning_world(project)
+    schedule_and_report(scan_target, scan, cluster)
     message_id = inbox_world(browser_run_id)
     suite_schedule_id = schedule_world(owner, project, browser_suite)
     channel = notifications.create_channel(

@@ -35,6 +35,7 @@ from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.scanning.helpers import attachment_of, scanning_world
+from tests.scanning.report_helpers import schedule_and_report
 
 # Examples per operation and strategy: enough to find crashes in parsing and lookups while the
 # whole run stays around a minute as the API grows.
@@ -65,6 +66,7 @@ def seeded(db: None) -> dict[str, Any]:
     project = services.create_project(owner, team.org, slug="web", name="Web")
     scan_target, scan, finding = scanning_world(project)
     cluster = job_services.create_cluster(owner, team.org, name="ci")
+    schedule_id, report_id = schedule_and_report(scan_target, scan, cluster)
     job = Job.objects.create(
         organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
     )
@@ -85,6 +87,8 @@ def seeded(db: None) -> dict[str, Any]:
             "target_id": scan_target.pk,
             "scan_id": scan.pk,
             "finding_id": finding.pk,
+            "schedule_id": schedule_id,
+            "report_id": report_id,
             "attachment_id": attachment_of(finding.pk),
             "message_id": inbox_world(browser_run_id),
             "suite_schedule_id": schedule_world(owner, project, browser_suite),

@@ -36,6 +36,7 @@ from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.factories import make_member, make_org, make_project, make_user
 from tests.scanning.helpers import attachment_of, scanning_world
+from tests.scanning.report_helpers import report_of, schedule_and_report, schedule_of
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +71,7 @@ KNOWN_PARAMS = {
     "project", "test", "run_id", "message_id", "part", "suite", "environment",
     "suite_schedule_id",
     "target_id", "scan_id", "finding_id", "channel_id", "attachment_id",
+    "schedule_id", "report_id",
 }  # fmt: skip
 
 
@@ -107,6 +109,8 @@ class Tenant:
             "target_id": self.scanning[0],
             "scan_id": self.scanning[1],
             "finding_id": self.scanning[2],
+            "schedule_id": schedule_of(self.scanning[0]),
+            "report_id": report_of(self.scanning[0]),
             "attachment_id": attachment_of(self.scanning[2]),
             "project": self.project,
             "test": self.browser_test,
@@ -136,6 +140,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     invitation = services.invite_member(principal, org, email=f"x@{slug}.test", role="member")
     api_token = services.create_api_token(principal, org, name="ci", role="member")
     cluster = make_cluster(org, cluster_name)
+    schedule_and_report(scan_target, scan, cluster)
     agent_token = jobs.create_agent_token(principal, cluster, description="t")
     make_agent(cluster, f"{slug}-agent")
     job = make_job(cluster, JobState.RUNNING)

@@ -267,3 +267,8 @@ patterns = [
     path("scanning/findings/<int:finding_id>/comments/", finding_comment, name="finding-comment"),
     path("scanning/overdue/", overdue, name="scan-overdue"),
 ]
+
+# Reports and schedules have their own views module; their pages sit beside these.
+from bastion.web.views import scanning_more  # noqa: E402
+
+patterns += scanning_more.patterns
