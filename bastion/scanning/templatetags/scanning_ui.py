@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from django import template
+from django.utils.safestring import SafeString
+
+from bastion.scanning import evidence
+from bastion.scanning.models import Finding
 
 register = template.Library()
 
@@ -34,3 +38,14 @@ def severity_tone(severity: str) -> str:
 @register.filter
 def scan_tone(state: str) -> str:
     return STATE_TONES.get(state, "grey")
+
+
+@register.simple_tag
+def highlight_evidence(text: str, finding: Finding) -> SafeString:
+    """``text`` (a request or response excerpt) with the finding's evidence marked."""
+    return evidence.highlight(text, finding.evidence, finding.details)
+
+
+@register.filter
+def has_evidence_match(text: str, finding: Finding) -> bool:
+    return evidence.needle_in(text, finding.evidence, finding.details) is not None
