@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log,
         ))  # fmt: skip
         server.append(_spawn([str(BIN / "bastion"), "scheduler"], log))
-        wait_until(lambda: _ready(url), 30, 0.2)
+        wait_until(lambda: _ready(url), 90, 0.2)
         for n in range(args.agents):
             agents.append(_spawn(
                 [str(BIN / "bastion"), "agent", "start", "--server", url, "--name", f"bench-{n}",

@@ -257,6 +257,7 @@ class AgentWorker:
         base_env.update(
             {
                 "BASTION_JOB_ID": str(job.id),
+                "BUILDKITE_JOB_ID": str(job.id),
                 "BASTION_JOB_KIND": job.kind,
                 # For `bastion meta-data`, `pipeline upload`, `artifact`, `annotate` in the job:
                 # the job token reaches this job (and its build) only, and is redacted from logs.

@@ -28,6 +28,7 @@ from bastion.core.access import Principal, require_role
 from bastion.core.context import Actor, client_ip
 from bastion.core.models import Organization, Role, slug_validator
 from bastion.core.tokens import hash_token, new_token
+from bastion.jobs import wakeup
 from bastion.jobs.artifacts import upload_artifact
 from bastion.jobs.errors import InvalidAgentToken, JobConflict, JobNotFound
 from bastion.jobs.logs import append_log, job_secrets, payload_env, read_log
@@ -249,6 +250,7 @@ def create_job(
             target=job,
             changes={"cluster": cluster.name, "queue": queue, "kind": kind, "label": job.label},
         )
+        transaction.on_commit(wakeup.ring)  # idle agents of this process look at once
     return job
 
 
@@ -481,10 +483,12 @@ def long_poll(agent: Agent, wait_s: float) -> Job | None:
         return assigned
     deadline = time.monotonic() + max(0.0, min(wait_s, float(settings.CONFIG.agent_long_poll_s)))
     for _ in range(100_000):  # bounded by the deadline; the count is a second guard
+        rung = wakeup.generation()
         job = _assign_next(agent)
         if job is not None or time.monotonic() >= deadline:
             return job
-        time.sleep(LONG_POLL_CHECK_S)
+        # Look again after LONG_POLL_CHECK_S, or as soon as a job is created in this process.
+        wakeup.wait(rung, min(LONG_POLL_CHECK_S, max(0.0, deadline - time.monotonic())))
     return None
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Job, JobState
-from bastion.pipelines import environment, verification
+from bastion.pipelines import command_jobs, environment, verification
 from bastion.pipelines.advancer import advancer
 from bastion.pipelines.models import (
     STEP_FINISHED,
@@ -46,7 +46,7 @@ from bastion.pipelines.yaml import (
 from bastion.pipelines.yaml.steps import SoftFail
 
 logger = logging.getLogger(__name__)
-ORIGIN_PREFIX = "pipelines.job:"
+ORIGIN_PREFIX = command_jobs.ORIGIN_PREFIX
 SWEEP_BATCH = 200
 JOB_FAILED = (JobState.FAILED, JobState.TIMED_OUT, JobState.LOST, JobState.EXPIRED)
 
@@ -77,6 +77,18 @@ class _Run:
     steps: dict[str, BuildStep]
     jobs: dict[int, list[BuildJob]]
     dirty: set[str] = field(default_factory=set)
+    # Command steps (pks) with a job still running, whose rows were not loaded (_load_jobs).
+    busy: set[int] = field(default_factory=set)
+    # Build jobs of steps started in this pass, inserted together (flush_new_jobs).
+    new_jobs: list[BuildJob] = field(default_factory=list)
+    # One timestamp per advance: steps changed together are saved with one UPDATE.
+    now: datetime = field(default_factory=timezone.now)
+
+    def flush_new_jobs(self) -> None:
+        if self.new_jobs:
+            BuildJob.objects.bulk_create(self.new_jobs, batch_size=500)
+            self.new_jobs = []
+
     definitions: dict[str, Step] = field(default_factory=dict)
 
     def step(self, key: str) -> Step:
@@ -87,7 +99,7 @@ class _Run:
     def set_state(self, step: BuildStep, state: str) -> None:
         if step.state == state:
             return
-        now = timezone.now()
+        now = self.now
         step.state = state
         if state in STEP_FINISHED:
             step.finished_at = step.finished_at or now
@@ -158,7 +170,7 @@ def _command_progress(run: _Run, row: BuildStep, step: CommandStep) -> None:
             current.append(new_attempt(build_job, "automatic"))
             outcome = None
         outcomes.append(outcome)
-    if not outcomes or any(o is None for o in outcomes):
+    if row.pk in run.busy or not outcomes or any(o is None for o in outcomes):
         return
     for state in (StepState.FAILED, StepState.CANCELED, StepState.SOFT_FAILED):
         if state in outcomes:
@@ -178,7 +190,7 @@ def _expansions(step: CommandStep) -> list[tuple[int, dict[str, str] | None]]:
 
 def _start_command(run: _Run, row: BuildStep, step: CommandStep) -> None:
     created = [
-        BuildJob.objects.create(
+        BuildJob(
             build=run.build,
             step=row,
             index=index,
@@ -188,6 +200,7 @@ def _start_command(run: _Run, row: BuildStep, step: CommandStep) -> None:
         )
         for index, combo in _expansions(step)
     ]
+    run.new_jobs += created  # inserted before the jobs are created (their pks name the jobs)
     run.jobs[row.pk] = created
     run.set_state(row, StepState.RUNNING)
 
@@ -300,101 +313,6 @@ def _pass(run: _Run) -> bool:
 # --- jobs for pending build jobs ------------------------------------------------------------------
 
 
-def _slot_free(build_job: BuildJob, taken: dict[str, int]) -> bool:
-    group = build_job.concurrency_group
-    if not group or build_job.concurrency is None:
-        return True
-    if group not in taken:
-        taken[group] = (
-            BuildJob.objects.filter(
-                build__organization_id=build_job.build.organization_id,
-                concurrency_group=group,
-                job__isnull=False,
-                superseded=False,
-            )
-            .exclude(job__state__in=FINISHED_STATES)
-            .count()
-        )
-        older = BuildJob.objects.filter(
-            build__organization_id=build_job.build.organization_id,
-            concurrency_group=group,
-            job__isnull=True,
-            superseded=False,
-            pk__lt=build_job.pk,
-            build__cancel_requested_at__isnull=True,
-        ).exclude(build_id=build_job.build_id)
-        if older.exists():
-            taken[group] = build_job.concurrency  # first come, first served across builds
-    if taken[group] >= build_job.concurrency:
-        return False
-    taken[group] += 1
-    return True
-
-
-def _create_jobs(run: _Run) -> bool:
-    """Create the jobs of pending build jobs that may run; True when a step failed doing so."""
-    if run.build.cancel_requested_at is not None:
-        return False
-    failed = False
-    taken: dict[str, int] = {}
-    principal = scheduler_principal(run.build)
-    for row in run.steps.values():
-        step = run.step(row.key)
-        if not isinstance(step, CommandStep):
-            continue
-        for build_job in list(run.jobs.get(row.pk, [])):
-            if build_job.job_id is None and _slot_free(build_job, taken):
-                try:
-                    build_job.job = _create_job(run, principal, step, build_job)
-                except ValidationError as exc:
-                    # E.g. an agents query naming an impossible queue: the step fails, with why.
-                    BuildJob.objects.filter(pk=build_job.pk).update(superseded=True)
-                    run.jobs[row.pk].remove(build_job)
-                    row.skip_reason = "; ".join(exc.messages)[:200]
-                    run.set_state(row, StepState.FAILED)
-                    failed = True
-                    continue
-                BuildJob.objects.filter(pk=build_job.pk).update(job=build_job.job)
-    return failed
-
-
-def _create_job(run: _Run, principal: Principal, step: CommandStep, build_job: BuildJob) -> Job:
-    combo = build_job.matrix if isinstance(build_job.matrix, dict) else None
-    agents = {k: environment.substitute_matrix(v, combo) for k, v in step.agents.items()}
-    queue = agents.pop("queue", dispatch.DEFAULT_QUEUE)
-    build = run.build
-    env = environment.job_variables(build, step, build_job, run.pipeline.env)
-    label = environment.substitute_matrix(step.label, combo)
-    if step.parallelism:
-        label = f"{label} ({build_job.index + 1}/{step.parallelism})"
-    payload: dict[str, Any] = {
-        "command": "set -e\n" + environment.substitute_matrix(step.command, combo),
-        "env": env,
-        "artifact_paths": list(step.artifact_paths),
-    }
-    if step.signature is not None:
-        # What agents with a verification key check before running (bastion.pipelines.signing).
-        signed = {"signature": step.signature, "command": step.command, "env": dict(step.env)}
-        payload |= {"signed": signed, "matrix": combo}
-    job = dispatch.create_job(
-        principal,
-        build.organization,
-        build.pipeline.cluster,
-        kind="command",
-        payload=payload,
-        queue=queue,
-        agent_tags=agents,
-        priority=step.priority or 0,
-        timeout_s=step.timeout_in_minutes * 60 if step.timeout_in_minutes else None,
-        label=label,
-        origin=f"{ORIGIN_PREFIX}{build_job.pk}",
-    )
-    env["BUILDKITE_JOB_ID"] = env["BASTION_JOB_ID"] = str(job.pk)
-    Job.objects.filter(pk=job.pk).update(payload={**payload, "env": env})
-    job.payload = {**payload, "env": env}
-    return job
-
-
 # --- the build's state ----------------------------------------------------------------------------
 
 
@@ -423,16 +341,29 @@ def _cancel_on_failing(run: _Run) -> None:
         step = run.step(row.key)
         if not (isinstance(step, CommandStep) and step.cancel_on_build_failing):
             continue
-        for build_job in run.jobs.get(row.pk, []):
-            if build_job.job is not None and not build_job.job.is_finished:
-                dispatch.cancel_job(principal, build_job.job)
+        running = BuildJob.objects.filter(step=row, superseded=False, job__isnull=False).exclude(
+            job__state__in=FINISHED_STATES
+        )
+        for build_job in running.select_related("job__organization"):
+            assert build_job.job is not None
+            dispatch.cancel_job(principal, build_job.job)
 
 
 def _save(run: _Run) -> None:
+    run.flush_new_jobs()
+    # Steps that changed alike (e.g. a fan-out's hundreds now running) share one UPDATE.
+    alike: dict[tuple[Any, ...], list[int]] = {}
     for key in run.dirty:
         row = run.steps[key]
-        row.save(
-            update_fields=["state", "started_at", "finished_at", "skip_reason", "triggered_build"]
+        values = (row.state, row.started_at, row.finished_at, row.skip_reason)
+        alike.setdefault((*values, row.triggered_build_id), []).append(row.pk)
+    for (state, started, finished, reason, triggered), pks in alike.items():
+        BuildStep.objects.filter(pk__in=pks).update(
+            state=state,
+            started_at=started,
+            finished_at=finished,
+            skip_reason=reason,
+            triggered_build_id=triggered,
         )
     build = run.build
     state = _build_state(run)
@@ -462,6 +393,29 @@ def _save(run: _Run) -> None:
     build.save(update_fields=["state", "started_at", "finished_at"])
 
 
+def _load_jobs(build: Build) -> tuple[dict[int, list[BuildJob]], set[int]]:
+    """The jobs the scheduler must look at, by step, and the command steps with a job still
+    running. An advance runs after every finished job of the build, so on a wide build it must
+    not load every row: finished steps' jobs are skipped, and a command step's running jobs are
+    only counted (its outcome waits for them; a finished sibling may still need a retry)."""
+    current = BuildJob.objects.filter(build=build, superseded=False).exclude(
+        step__state__in=STEP_FINISHED
+    )
+    running = current.filter(step__type="command", job__isnull=False).exclude(
+        job__state__in=FINISHED_STATES
+    )
+    busy = set(running.values_list("step_id", flat=True))
+    jobs: dict[int, list[BuildJob]] = {}
+    for build_job in (
+        current.exclude(pk__in=running.values("pk"))
+        .select_related("job")
+        .defer("job__payload", "job__result", "job__agent_tags")
+        .order_by("pk")
+    ):
+        jobs.setdefault(build_job.step_id, []).append(build_job)
+    return jobs, busy
+
+
 def advance_build(build_id: int) -> str | None:
     """Bring one build up to date; returns its state (None when there is no such build)."""
     with transaction.atomic():
@@ -476,20 +430,10 @@ def advance_build(build_id: int) -> str | None:
         if build.is_finished:
             return str(build.state)
         steps = {row.key: row for row in BuildStep.objects.filter(build=build).order_by("position")}
-        jobs: dict[int, list[BuildJob]] = {}
-        # Only unfinished steps look at their jobs: skipping the finished ones' rows keeps an
-        # advance of a wide build cheap (it runs after every job of the build finishes).
-        for build_job in (
-            BuildJob.objects.filter(build=build, superseded=False)
-            .exclude(step__state__in=STEP_FINISHED)
-            .select_related("job")
-            .defer("job__payload", "job__result", "job__agent_tags")
-            .order_by("pk")
-        ):
-            jobs.setdefault(build_job.step_id, []).append(build_job)
-        run = _Run(build=build, pipeline=definition(build), steps=steps, jobs=jobs)
+        jobs, busy = _load_jobs(build)
+        run = _Run(build=build, pipeline=definition(build), steps=steps, jobs=jobs, busy=busy)
         for _ in range(len(steps) * 3 + 3):  # each pass settles at least one step or stops
-            if not _pass(run) and not _create_jobs(run):
+            if not _pass(run) and not command_jobs.create_jobs(run):
                 break
         _save(run)
         return str(build.state)

@@ -81,11 +81,12 @@ class Server:
              "--timeout", "60", "--log-level", "warning"],
             DJANGO_SETTINGS_MODULE="bastion.settings",
         )  # fmt: skip
-        wait_until(self._ready, timeout=30)
+        wait_until(self._ready, timeout=90)  # a loaded machine imports Django slowly
 
     def _ready(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/api/v1/openapi.json", timeout=2).status_code == 200
+            # /healthz, not the OpenAPI document: generating that takes seconds on a busy machine.
+            return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
