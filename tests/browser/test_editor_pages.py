@@ -234,3 +234,23 @@ def test_module_page_lists_users_and_reruns_the_outdated_ones() -> None:
     assert sorted(r.test.slug for r in started if r.test) == ["browse", "buy"]
     page = client.get(_url(org, "browser-test", test="login")).content.decode()
     assert "Re-run these" not in page and "current version" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_step_shows_its_last_result_screenshot_and_the_duration_trend() -> None:
+    from tests.browser.test_pages import _finished_run, _png
+
+    world = World(cluster_name="default")
+    project = make_project(world.org, slug="shop")
+    run = _finished_run(world, project, _png("#3366cc"))
+    client = login_client(world.owner)
+    page = unescape(
+        client.get(_url(world.org.slug, "browser-test", test="checkout")).content.decode()
+    )
+    files = _url(world.org.slug, "browser-run-files", run_id=run.pk)
+    assert 'id="step-2"' in page and "text of #out is 'Sorry', expected 'Thanks'" in page
+    assert (
+        f'src="{files}?job={run.job_id}&path=artifacts%2F001%2Fscreenshots%2F002-step-2.png"'
+        in page
+    )
+    assert '<svg class="trend"' in page and "failed · 0.94 s" in page

@@ -64,18 +64,18 @@ def duration_chart(entries: Sequence[Any]) -> str:
         height = max(2.0, (CHART_H - 14) * duration / top)
         bars.append(
             format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{}"><title>{} · {:.2f} s</title></rect>',
+                '<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{}"><title>{} · {} s</title></rect>',
                 f"{number * step + 1:.1f}",
                 f"{CHART_H - height:.1f}",
                 f"{step - 3:.1f}",
                 f"{height:.1f}",
                 _BAR_COLOURS.get(status, "#9ca3af"),
                 status,
-                duration / 1000,
+                f"{duration / 1000:.2f}",
             )
         )
     label = format_html(
-        '<text x="0" y="10" font-size="10" fill="#6b7385">slowest {:.2f} s</text>', top / 1000
+        '<text x="0" y="10" font-size="10" fill="#6b7385">slowest {} s</text>', f"{top / 1000:.2f}"
     )
     return format_html(
         '<svg class="trend" viewBox="0 0 {} {}" role="img" aria-label="Duration of the last '
