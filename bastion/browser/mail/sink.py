@@ -38,8 +38,10 @@ def store_message(mail_from: str, recipients: list[str], raw: bytes) -> MailMess
     try:
         message = _create(mail_from, recipients, raw, parsed)
     finally:
-        # The sink's worker threads outlive requests: do not leave their connections open.
-        connection.close()
+        # The sink's worker threads outlive requests: do not leave their connections open
+        # (a caller on the main thread keeps its own, and may be inside a transaction).
+        if threading.current_thread() is not threading.main_thread():
+            connection.close()
     logger.info("mail sink stored message %s for %s", message.pk, message.inbox)
     return message
 
