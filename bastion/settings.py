@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "bastion.core.middleware.RequestContextMiddleware",
     "bastion.core.middleware.BodySizeLimitMiddleware",
+    "bastion.errors.middleware.IngestShortcutMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

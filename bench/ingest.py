@@ -328,8 +328,8 @@ def start_bugsink() -> Server:
 # --- load and measurement -------------------------------------------------------------------
 
 
-def tree_rss_kib(pids: list[int]) -> int:
-    """Resident memory of the processes and all their descendants, from /proc."""
+def _tree(pids: list[int]) -> list[int]:
+    """The processes and all their descendants, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -339,13 +339,21 @@ def tree_rss_kib(pids: list[int]) -> int:
             children.setdefault(int(fields[1]), []).append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
-    total, todo, seen = 0, list(pids), set()
+    found, todo, seen = [], list(pids), set()
     while todo:
         pid = todo.pop()
         if pid in seen:
             continue
         seen.add(pid)
+        found.append(pid)
         todo.extend(children.get(pid, []))
+    return found
+
+
+def tree_rss_kib(pids: list[int]) -> int:
+    """Resident memory of the processes and all their descendants."""
+    total = 0
+    for pid in _tree(pids):
         try:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -353,6 +361,20 @@ def tree_rss_kib(pids: list[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes and all their live descendants. On a shared,
+    loaded machine this moves far less than wall-clock rates do: CPU per event is the figure to
+    compare between changes."""
+    ticks = 0
+    for pid in _tree(pids):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -366,6 +388,7 @@ class Run:
     group_wait_seconds: float = 0.0
     grouped: int = 0
     peak_rss_mib: float = 0.0
+    server_cpu_seconds: float = 0.0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -374,6 +397,10 @@ class Run:
     @property
     def accepted_eps(self) -> float:
         return self.accepted / self.send_seconds if self.send_seconds else 0.0
+
+    @property
+    def cpu_ms_per_event(self) -> float:
+        return self.server_cpu_seconds * 1000 / self.grouped if self.grouped else 0.0
 
     @property
     def grouped_eps(self) -> float:
@@ -439,6 +466,7 @@ def replay(
 
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
+    cpu_before = tree_cpu_seconds(pids)
     started = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
@@ -454,6 +482,7 @@ def replay(
             break
         time.sleep(0.05)
     run.group_wait_seconds = time.monotonic() - last_200
+    run.server_cpu_seconds = tree_cpu_seconds(pids) - cpu_before
     stop_sampling.set()
     sampler.join(timeout=5)
     run.peak_rss_mib = max(run.peak_rss_mib, tree_rss_kib(pids) / 1024)
@@ -473,6 +502,7 @@ def table(runs: list[Run]) -> str:
         ("grouped after last 200 s", *[f"{r.group_wait_seconds:.2f}" for r in runs]),
         ("grouped events/s", *[f"{r.grouped_eps:.1f}" for r in runs]),
         ("peak RSS MiB", *[f"{r.peak_rss_mib:.0f}" for r in runs]),
+        ("server CPU ms per event", *[f"{r.cpu_ms_per_event:.2f}" for r in runs]),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.db import connection
@@ -41,13 +42,24 @@ def _writer_lock() -> Iterator[None]:
     if connection.vendor != "sqlite":
         yield
         return
-    path = Path(settings.DATA_DIR) / "errors-ingest.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    handle = _lock_file(Path(settings.DATA_DIR) / "errors-ingest.lock")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_lock_files: dict[tuple[int, Path], IO[str]] = {}
+
+
+def _lock_file(path: Path) -> IO[str]:
+    """The lock file, opened once per process (not once per batch)."""
+    key = (os.getpid(), path)
+    handle = _lock_files.get(key)
+    if handle is None or handle.closed:
+        handle = _lock_files[key] = path.open("a")
+    return handle
 
 
 class CommitTimeout(Exception):

@@ -18,13 +18,13 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Field, Model, Q
+from django.db.models import F
 from django.utils.text import get_valid_filename
 
 from bastion.core import audit
 from bastion.core.context import Actor
 from bastion.core.models import Organization, Project
-from bastion.errors import alerts, lifecycle
+from bastion.errors import alerts, lifecycle, sql
 from bastion.errors.envelope import Item
 from bastion.errors.grouping import GROUPING_VERSION
 from bastion.errors.models import Attachment, Event, IgnoreRule, Issue, IssueUser, ItemCount
@@ -65,11 +65,6 @@ EVENT_COLUMNS = [
 ]
 
 
-# The ORM's bulk_create and bulk_update cost several milliseconds of Python per batch here
-# (measured); these two build the same statements once and run them with executemany. Values
-# go through each field's get_db_prep_value, so types map exactly as the ORM maps them.
-
-
 @dataclass(frozen=True)
 class PreparedEvent:
     event_id: uuid.UUID
@@ -93,46 +88,6 @@ class PendingWrite:
     counts: dict[str, int] = dataclass_field(default_factory=dict)
 
 
-def _field(model: type[Model], name: str) -> Field[Any, Any]:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    return field
-
-
-def _column(model: type[Model], name: str) -> str:
-    return connection.ops.quote_name(str(_field(model, name).column))
-
-
-def _prepared(fields: Sequence[Field[Any, Any]], obj: Model) -> list[Any]:
-    return [
-        field.get_db_prep_value(getattr(obj, field.attname), connection, prepared=False)
-        for field in fields
-    ]
-
-
-def insert_rows(model: type[Model], names: Sequence[str], objs: Sequence[Model]) -> None:
-    if not objs:
-        return
-    fields = [_field(model, n) for n in names]
-    columns = ", ".join(_column(model, n) for n in names)
-    marks = ", ".join(["%s"] * len(names))
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [_prepared(fields, obj) for obj in objs])
-
-
-def update_rows(model: type[Model], names: Sequence[str], objs: Sequence[Model]) -> None:
-    if not objs:
-        return
-    fields = [_field(model, n) for n in names]
-    sets = ", ".join(f"{_column(model, n)} = %s" for n in names)
-    table = connection.ops.quote_name(model._meta.db_table)
-    sql = f"UPDATE {table} SET {sets} WHERE {_column(model, 'id')} = %s"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [[*_prepared(fields, obj), obj.pk] for obj in objs])
-
-
 def _lock_issues(
     wanted: dict[tuple[int, str], PreparedEvent], now: datetime
 ) -> dict[tuple[int, str], Issue]:
@@ -145,14 +100,17 @@ def _lock_issues(
         by_project.setdefault(project_id, []).append(hash_)
 
     def query() -> list[Issue]:
-        condition = Q()
+        clauses: list[str] = []
+        params: list[Any] = [GROUPING_VERSION]
         for project_id, hashes in by_project.items():
-            condition |= Q(project_id=project_id, grouping_hash__in=hashes)
-        return list(
-            Issue.objects.select_for_update()
-            .filter(condition, grouping_version=GROUPING_VERSION)
-            .order_by("pk")
-        )
+            clauses.append(f"({project_col} = %s AND {hash_col} IN ({sql.marks(len(hashes))}))")
+            params += [project_id, *hashes]
+        where = f"{sql.column(Issue, 'grouping_version')} = %s AND ({' OR '.join(clauses)})"
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        order = f" ORDER BY {sql.column(Issue, 'id')}{lock}"
+        return [i for i in sql.select_models(Issue, where, params, order) if isinstance(i, Issue)]
+
+    project_col, hash_col = sql.column(Issue, "project_id"), sql.column(Issue, "grouping_hash")
 
     found = {(i.project_id, i.grouping_hash): i for i in query()}
     missing = [pair for pair in wanted if pair not in found]
@@ -212,10 +170,14 @@ def _new_events(writes: Sequence[PendingWrite]) -> list[PendingWrite]:
     for write in with_events:
         assert write.event is not None
         ids_by_project.setdefault(write.project_id, set()).add(write.event.event_id)
-    condition = Q()
+    clauses: list[str] = []
+    params: list[Any] = []
+    project_col, id_col = sql.column(Event, "project_id"), sql.column(Event, "event_id")
     for project_id, ids in ids_by_project.items():  # (project, event_id) is the unique index
-        condition |= Q(project_id=project_id, event_id__in=ids)
-    stored = set(Event.objects.filter(condition).values_list("project_id", "event_id"))
+        clauses.append(f"({project_col} = %s AND {id_col} IN ({sql.marks(len(ids))}))")
+        params += [project_id, *(sql.prep(Event, "event_id", i) for i in ids)]
+    rows = sql.select_rows(Event, ["project_id", "event_id"], " OR ".join(clauses), params)
+    stored = {(project_id, event_id) for project_id, event_id in rows}
     fresh = []
     for write in with_events:
         assert write.event is not None
@@ -237,11 +199,13 @@ def _new_users(
             pairs.add((issue.pk, write.event.user_hash))
     if not pairs:
         return set()
-    rows = IssueUser.objects.filter(
-        issue_id__in={i for i, _ in pairs}, user_hash__in={u for _, u in pairs}
-    ).values_list("issue_id", "user_hash")
-    known = set(rows)
-    return pairs - known
+    issue_ids, hashes = sorted({i for i, _ in pairs}), sorted({u for _, u in pairs})
+    where = (
+        f"{sql.column(IssueUser, 'issue_id')} IN ({sql.marks(len(issue_ids))})"
+        f" AND {sql.column(IssueUser, 'user_hash')} IN ({sql.marks(len(hashes))})"
+    )
+    rows = sql.select_rows(IssueUser, ["issue_id", "user_hash"], where, [*issue_ids, *hashes])
+    return pairs - {(issue_id, user_hash) for issue_id, user_hash in rows}
 
 
 def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
@@ -281,14 +245,14 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
             data=event.data,
             suppressed_by_id=event.suppressed_by,
         )
-    insert_rows(Event, EVENT_COLUMNS, list(created.values()))
+    sql.insert_rows(Event, EVENT_COLUMNS, list(created.values()))
     if new_users:
-        insert_rows(
+        sql.insert_rows(
             IssueUser,
             ["issue_id", "user_hash"],
             [IssueUser(issue_id=i, user_hash=u) for i, u in sorted(new_users)],
         )
-    update_rows(Issue, ISSUE_FIELDS, list(issues.values()))
+    sql.update_rows(Issue, ISSUE_FIELDS, list(issues.values()))
     _count_rule_matches(list(created.values()))
     _audit_transitions(transitions)
     alerts.after_store(list(created.values()), list(issues.values()), transitions)
@@ -368,17 +332,12 @@ def _count(writes: Sequence[PendingWrite]) -> None:
         for item_type, n in write.counts.items():
             key = (write.project_id, write.received_at.date(), item_type)
             totals[key] = totals.get(key, 0) + n
-    for (project_id, day, item_type), n in sorted(totals.items()):
-        rows = ItemCount.objects.filter(project_id=project_id, day=day, item_type=item_type)
-        if rows.update(count=F("count") + n):
-            continue
-        try:
-            with transaction.atomic():
-                ItemCount.objects.create(
-                    project_id=project_id, day=day, item_type=item_type, count=n
-                )
-        except IntegrityError:
-            rows.update(count=F("count") + n)
+    sql.add_counts(
+        ItemCount,
+        ("project_id", "day", "item_type"),
+        "count",
+        [(*key, n) for key, n in sorted(totals.items())],
+    )
 
 
 def store_batch(writes: Sequence[PendingWrite]) -> list[bool]:
