@@ -19,6 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from bastion.agent.checkout import CheckoutFailed
+from bastion.agent.checkout import checkout as run_checkout
 from bastion.agent.client import (
     AcceptedJob,
     AgentApiError,
@@ -263,8 +265,12 @@ class AgentWorker:
                 # the job token reaches this job (and its build) only, and is redacted from logs.
                 "BASTION_AGENT_ENDPOINT": self.options.server,
                 "BASTION_AGENT_ACCESS_TOKEN": job.token,
+                "BUILDKITE_BUILD_CHECKOUT_PATH": str(workdir),
             }
         )
+        failed = _checkout(job, workdir, base_env, log)
+        if failed is not None:
+            return failed
         context = JobContext(
             job_id=job.id,
             kind=job.kind,
@@ -286,6 +292,21 @@ class AgentWorker:
             logger.exception("job %s: the %s executor crashed", job.id, job.kind)
             log(f"\n[bastion-agent] the {job.kind} executor crashed: {exc!r}\n")
             return JobOutcome(exit_status=1, signal_reason="process_run_error")
+
+
+def _checkout(
+    job: AcceptedJob, workdir: Path, env: dict[str, str], log: Callable[[str], None]
+) -> JobOutcome | None:
+    """Check the build's commit out when the job names a repository; the outcome if that failed."""
+    spec = job.payload.get("checkout")
+    if job.kind != "command" or not isinstance(spec, dict):
+        return None
+    try:
+        run_checkout(spec, workdir, env, log)
+    except CheckoutFailed as exc:
+        log(f"[bastion-agent] checkout failed, nothing was run: {exc}\n")
+        return JobOutcome(exit_status=1, signal_reason="checkout_failed")
+    return None
 
 
 def upload_artifacts(

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from bastion.cli import setup_django
 from bastion.cli.remote import Remote, RemoteError
+from bastion.pipelines.repository import UPLOAD_YAML
 
 FINISHED = {"passed", "failed", "canceled", "not_run"}
 FAILED = {"failed", "canceled"}
@@ -28,7 +29,13 @@ def register(sub: Any) -> None:
     pipeline_sub = pipeline.add_subparsers(dest="pipeline_command", metavar="ACTION", required=True)
     create = pipeline_sub.add_parser("create", help="create a pipeline from a pipeline.yml")
     create.add_argument("target", metavar="ORG/SLUG")
-    create.add_argument("--file", required=True, type=Path, help="the pipeline.yml to store")
+    create.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="the pipeline.yml to store (default with --repository: one step that uploads "
+        ".bastion/pipeline.yml or .buildkite/pipeline.yml from the checkout)",
+    )
     create.add_argument("--cluster", default="default", help="cluster name (default: default)")
     create.add_argument("--name", default="")
     create.add_argument("--repository", default="")
@@ -167,8 +174,10 @@ def cmd_pipeline_create(args: argparse.Namespace) -> int:
     target = _split(args.target)
     if target is None:
         return _fail("give the pipeline as ORG/SLUG", EXIT_USAGE)
+    if args.file is None and not args.repository:
+        return _fail("give --file, or --repository to read the pipeline from it", EXIT_USAGE)
     try:
-        text = args.file.read_text(encoding="utf-8")
+        text = args.file.read_text(encoding="utf-8") if args.file else UPLOAD_YAML
     except (OSError, UnicodeDecodeError) as exc:
         return _fail(f"cannot read {args.file}: {exc}", EXIT_USAGE)
     try:

@@ -16,7 +16,7 @@ from django.db.models.functions import Cast, Concat
 
 from bastion.jobs import bulk, dispatch
 from bastion.jobs.models import FINISHED_STATES, Job
-from bastion.pipelines import environment
+from bastion.pipelines import environment, repository
 from bastion.pipelines.models import BuildJob, BuildStep, StepState
 from bastion.pipelines.yaml import CommandStep
 
@@ -70,6 +70,9 @@ def job_spec(run: _Run, step: CommandStep, build_job: BuildJob) -> bulk.NewJob:
         "env": env,
         "artifact_paths": list(step.artifact_paths),
     }
+    checkout = repository.checkout_payload(run.build)
+    if checkout is not None:
+        payload["checkout"] = checkout  # the agent checks the commit out first
     if step.signature is not None:
         # What agents with a verification key check before running (bastion.pipelines.signing).
         signed = {"signature": step.signature, "command": step.command, "env": dict(step.env)}

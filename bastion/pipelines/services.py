@@ -32,6 +32,7 @@ from bastion.pipelines.models import (
     Pipeline,
     StepState,
 )
+from bastion.pipelines.repository import check_repository
 from bastion.pipelines.yaml import (
     BlockStep,
     CommandStep,
@@ -84,6 +85,7 @@ def create_pipeline(
     require_role(principal, organization, Role.ADMIN)
     if cluster.organization_id != organization.pk:
         raise Http404("No such cluster.")
+    repository = check_repository(repository)
     errors: dict[str, list[str]] = {}
     try:
         slug_validator(slug)
@@ -134,6 +136,8 @@ def update_pipeline(
         raise Http404("No such cluster.")
     if yaml is not None:
         check_yaml(yaml)
+    if repository is not None:
+        repository = check_repository(repository)
     if default_branch is not None and not default_branch.strip():
         raise ValidationError({"default_branch": ["The default branch cannot be empty."]})
     fields = ("name", "description", "repository", "default_branch", "yaml")
