@@ -155,7 +155,7 @@ def tick(now: datetime | None = None) -> TickReport:
 def run(stop: threading.Event, interval_s: float = 1.0) -> None:
     """Run until ``stop`` is set: wait for leadership, then tick every ``interval_s``."""
     lock = leader_lock()
-    last_prune = 0.0
+    last_prune: float | None = None  # the first tick prunes (monotonic time starts at boot)
     was_leader = False
     try:
         while not stop.is_set():
@@ -171,7 +171,7 @@ def run(stop: threading.Event, interval_s: float = 1.0) -> None:
                 was_leader = True
             try:
                 tick()
-                if time.monotonic() - last_prune > MAIL_PRUNE_EVERY_S:
+                if last_prune is None or time.monotonic() - last_prune > MAIL_PRUNE_EVERY_S:
                     from bastion.browser.mail.sink import prune_messages
 
                     prune_messages(settings.CONFIG.mail_retention_days)

@@ -4,6 +4,7 @@ the mail to its own run's addresses with its job token."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from django.utils import timezone
 from bastion.browser import runs, services
 from bastion.browser.mail.sink import prune_messages
 from bastion.browser.models import BrowserRun, MailMessage, MailToken
+from bastion.core import scheduler
 from bastion.jobs.models import Job
 from tests.api.conftest import ApiClient
 from tests.browser.inbox_helpers import deliver, run_address
@@ -152,4 +154,24 @@ def test_retention_prunes_old_mail() -> None:
     old, new = deliver([run_address(run)]), deliver([run_address(run)])
     MailMessage.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=15))
     assert prune_messages(settings.CONFIG.mail_retention_days) == 1
+    assert list(MailMessage.objects.values_list("pk", flat=True)) == [new.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scheduler_applies_the_retention_at_its_first_tick() -> None:
+    world = World(cluster_name="default")
+    run = _run(world)
+    old, new = deliver([run_address(run)]), deliver([run_address(run)])
+    MailMessage.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=30))
+    stop = threading.Event()
+    worker = threading.Thread(target=scheduler.run, args=(stop, 0.2))
+    worker.start()
+    try:
+        for _ in range(100):  # at most ~20 s
+            if not MailMessage.objects.filter(pk=old.pk).exists():
+                break
+            stop.wait(0.2)
+    finally:
+        stop.set()
+        worker.join(timeout=30)
     assert list(MailMessage.objects.values_list("pk", flat=True)) == [new.pk]
