@@ -8,6 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, croniter
 from django.core.exceptions import ValidationError
+from django.db.models import Model
+from django.db.models.signals import post_delete
+from django.utils import timezone
 
 from bastion.core.models import Schedule
 
@@ -46,3 +49,29 @@ def next_runs(cron: str, tz: str, after: datetime, count: int = 1) -> list[datet
     except CroniterBadCronError as exc:
         raise ValidationError({"cron": [str(exc)]}) from exc
     return [iterator.get_next(datetime) for _ in range(count)]
+
+
+def first_run(cron: str, tz: str, enabled: bool = True) -> datetime | None:
+    """When a new or edited schedule fires first (None while it is paused)."""
+    if not enabled:
+        return None
+    return next_runs(cron, tz, timezone.now())[0]
+
+
+def reschedule(schedule: Schedule, *, cron: str, tz: str, enabled: bool, name: str) -> None:
+    """Replace a schedule's timing; its next run is computed again from now. Call it inside the
+    caller's action (its transaction, its audit row)."""
+    schedule.cron, schedule.timezone, schedule.enabled = cron, tz, enabled
+    schedule.name = name
+    schedule.next_run_at = first_run(cron, tz, enabled)
+    schedule.save(update_fields=["cron", "timezone", "enabled", "name", "next_run_at"])
+
+
+def delete_with(model: type[Model], dispatch_uid: str) -> None:
+    """Delete the core schedule of each deleted ``model`` row (a row with a ``schedule`` one-to-one
+    field), so cascades from a target or a suite leave no schedule behind."""
+
+    def drop(sender: type[Model], instance: Model, **_: object) -> None:
+        Schedule.objects.filter(pk=instance.schedule_id).delete()  # type: ignore[attr-defined]
+
+    post_delete.connect(drop, sender=model, dispatch_uid=dispatch_uid, weak=False)

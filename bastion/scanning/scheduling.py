@@ -16,7 +16,6 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete
 from django.utils import timezone
 
 from bastion.core import audit, schedules
@@ -97,12 +96,6 @@ def _validate(spec: ScheduleSpec, target: Target, cluster: Cluster) -> ScheduleS
     return ScheduleSpec(cron, tz, spec.profile, queue, spec.name.strip(), spec.enabled)
 
 
-def _first_run(spec: ScheduleSpec) -> datetime | None:
-    if not spec.enabled:
-        return None
-    return schedules.next_runs(spec.cron, spec.timezone, timezone.now())[0]
-
-
 def _describe(row: ScanSchedule) -> dict[str, object]:
     return {
         "target": row.target.name,
@@ -132,7 +125,7 @@ def create_schedule(
             cron=spec.cron,
             timezone=spec.timezone,
             enabled=spec.enabled,
-            next_run_at=_first_run(spec),
+            next_run_at=schedules.first_run(spec.cron, spec.timezone, spec.enabled),
         )
         row = ScanSchedule.objects.create(
             target=target, schedule=core, profile=spec.profile, cluster=cluster, queue=spec.queue
@@ -158,11 +151,10 @@ def update_schedule(
     spec = _validate(spec, row.target, cluster)
     before = _describe(row)
     with transaction.atomic():
-        core = row.schedule
-        core.cron, core.timezone, core.enabled = spec.cron, spec.timezone, spec.enabled
-        core.name = spec.name or core.name
-        core.next_run_at = _first_run(spec)
-        core.save(update_fields=["cron", "timezone", "enabled", "name", "next_run_at"])
+        name = spec.name or row.schedule.name
+        schedules.reschedule(
+            row.schedule, cron=spec.cron, tz=spec.timezone, enabled=spec.enabled, name=name
+        )
         row.profile, row.cluster, row.queue = spec.profile, cluster, spec.queue
         row.save(update_fields=["profile", "cluster", "queue"])
         audit.record(
@@ -189,13 +181,9 @@ def delete_schedule(principal: Principal, row: ScanSchedule) -> None:
         row.schedule.delete()  # cascades to the scan schedule
 
 
-def _drop_core_schedule(sender: type[ScanSchedule], instance: ScanSchedule, **_: object) -> None:
-    # A target's deletion cascades to its scan schedules; their core rows go with them.
-    Schedule.objects.filter(pk=instance.schedule_id).delete()
-
-
 def connect() -> None:
-    post_delete.connect(_drop_core_schedule, sender=ScanSchedule, dispatch_uid="scan-schedule")
+    # A target's deletion cascades to its scan schedules; their core rows go with them.
+    schedules.delete_with(ScanSchedule, dispatch_uid="scan-schedule")
 
 
 @schedules.register(KIND)
