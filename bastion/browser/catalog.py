@@ -156,7 +156,8 @@ def suite_stats(principal: Principal, suite: Suite, limit: int = 50) -> SuiteSta
         .select_related("environment")
         .order_by("-created_at")[:limit]
     )
-    finished = [r for r in rows if r.status not in runs.UNFINISHED]
+    # A canceled run says nothing about the tests: it counts for neither side.
+    finished = [r for r in rows if r.status not in (*runs.UNFINISHED, RunStatus.CANCELED)]
     passed = sum(1 for r in finished if r.status == RunStatus.PASSED)
     return SuiteStats(rows, len(finished), passed)
 
