@@ -16,7 +16,6 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.db.models.signals import post_delete
 from django.http import Http404
 from django.utils import timezone
 
@@ -83,12 +82,6 @@ def _validate(suite: Suite, spec: SuiteScheduleSpec) -> SuiteScheduleSpec:
     return SuiteScheduleSpec(cron, tz, spec.environment, spec.enabled)
 
 
-def _first_run(spec: SuiteScheduleSpec) -> datetime | None:
-    return (
-        schedules.next_runs(spec.cron, spec.timezone, timezone.now())[0] if spec.enabled else None
-    )
-
-
 def _describe(row: SuiteSchedule) -> dict[str, object]:
     return {
         "suite": row.suite.slug,
@@ -120,7 +113,7 @@ def create_suite_schedule(
             cron=spec.cron,
             timezone=spec.timezone,
             enabled=spec.enabled,
-            next_run_at=_first_run(spec),
+            next_run_at=schedules.first_run(spec.cron, spec.timezone, spec.enabled),
         )
         row = SuiteSchedule.objects.create(suite=suite, environment=spec.environment, schedule=core)
         core.object_id = str(row.pk)
@@ -144,11 +137,13 @@ def update_suite_schedule(
     spec = _validate(row.suite, spec)
     before = _describe(row)
     with transaction.atomic():
-        core = row.schedule
-        core.cron, core.timezone, core.enabled = spec.cron, spec.timezone, spec.enabled
-        core.name = _name(row.suite, spec.environment)
-        core.next_run_at = _first_run(spec)
-        core.save(update_fields=["cron", "timezone", "enabled", "name", "next_run_at"])
+        schedules.reschedule(
+            row.schedule,
+            cron=spec.cron,
+            tz=spec.timezone,
+            enabled=spec.enabled,
+            name=_name(row.suite, spec.environment),
+        )
         row.environment = spec.environment
         row.save(update_fields=["environment"])
         audit.record(
@@ -175,15 +170,9 @@ def delete_suite_schedule(principal: Principal, row: SuiteSchedule) -> None:
         row.schedule.delete()  # cascades to the suite schedule
 
 
-def _drop_core_schedule(sender: type[SuiteSchedule], instance: SuiteSchedule, **_: object) -> None:
-    # A suite's or environment's deletion cascades to its schedules; their core rows go too.
-    Schedule.objects.filter(pk=instance.schedule_id).delete()
-
-
 def connect() -> None:
-    post_delete.connect(
-        _drop_core_schedule, sender=SuiteSchedule, dispatch_uid="browser-suite-schedule"
-    )
+    # A suite's or environment's deletion cascades to its schedules; their core rows go too.
+    schedules.delete_with(SuiteSchedule, dispatch_uid="browser-suite-schedule")
 
 
 @schedules.register(KIND)

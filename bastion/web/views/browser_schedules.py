@@ -10,7 +10,7 @@ from django.shortcuts import redirect
 from django.urls import path
 
 from bastion.browser import scheduling, services
-from bastion.browser.models import Suite
+from bastion.browser.models import Suite, SuiteSchedule
 from bastion.core.access import get_project_for
 from bastion.core.models import Organization, Role
 from bastion.web.views._common import org_action, principal_of
@@ -20,6 +20,14 @@ def _suite(request: HttpRequest, organization: Organization, project: str, suite
     principal = principal_of(request)
     found = get_project_for(principal, organization.slug, project)
     return services.get_suite_for(principal, found, suite, Role.MEMBER)
+
+
+def _row(
+    request: HttpRequest, organization: Organization, project: str, suite: str, row_id: int
+) -> tuple[Suite, SuiteSchedule]:
+    found = _suite(request, organization, project, suite)
+    row = scheduling.get_suite_schedule_for(principal_of(request), found, row_id, Role.MEMBER)
+    return found, row
 
 
 def _spec(request: HttpRequest, suite: Suite) -> scheduling.SuiteScheduleSpec:
@@ -68,11 +76,9 @@ def schedule_edit(
     suite: str,
     suite_schedule_id: int,
 ) -> HttpResponse:
-    found = _suite(request, organization, project, suite)
-    principal = principal_of(request)
-    row = scheduling.get_suite_schedule_for(principal, found, suite_schedule_id, Role.MEMBER)
+    found, row = _row(request, organization, project, suite, suite_schedule_id)
     try:
-        scheduling.update_suite_schedule(principal, row, _spec(request, found))
+        scheduling.update_suite_schedule(principal_of(request), row, _spec(request, found))
         messages.success(request, "Schedule saved.")
     except ValidationError as exc:
         _refused(request, exc)
@@ -87,10 +93,8 @@ def schedule_delete(
     suite: str,
     suite_schedule_id: int,
 ) -> HttpResponse:
-    found = _suite(request, organization, project, suite)
-    principal = principal_of(request)
-    row = scheduling.get_suite_schedule_for(principal, found, suite_schedule_id, Role.MEMBER)
-    scheduling.delete_suite_schedule(principal, row)
+    found, row = _row(request, organization, project, suite, suite_schedule_id)
+    scheduling.delete_suite_schedule(principal_of(request), row)
     messages.success(request, "Schedule deleted.")
     return _back(found)
 
