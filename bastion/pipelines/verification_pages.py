@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
+from bastion.jobs.models import JobState
 from bastion.pipelines.models import Build, StepVerification
 from bastion.pipelines.verification_reports import SEVERITY_ORDER
 from bastion.scanning.models import ScanState
@@ -27,6 +28,11 @@ class Card:
     reports: list[str] = field(default_factory=list)
 
 
+def _unclaimed(found: StepVerification) -> bool:
+    job = found.scan.job if found.scan is not None else None
+    return job is None or job.state == JobState.SCHEDULED
+
+
 def _scan_card(found: StepVerification, org: str) -> Card:
     summary = found.summary
     card = Card("scan", f"{summary.get('profile', '')} scan of {summary.get('target', '')}")
@@ -41,7 +47,7 @@ def _scan_card(found: StepVerification, org: str) -> Card:
             f"checks {live.checks_done}/{live.checks_total} · {live.requests_sent} requests · "
             f"{live.findings} findings so far"
             if live.checks_total
-            else ("waiting for an agent" if scan.state == ScanState.QUEUED else "starting")
+            else ("waiting for an agent" if _unclaimed(found) else "starting")
         )
     counts = summary.get("findings") or {}
     card.figures = [
@@ -93,7 +99,7 @@ BUILDERS = {"scan": _scan_card, "browser": _browser_card, "release": _release_ca
 def cards_for(build: Build) -> dict[int, Card]:
     """The cards of a build's verification steps, by step id (one query, plus live progress)."""
     found = StepVerification.objects.filter(step__build=build).select_related(
-        "scan", "browser_run", "deploy"
+        "scan__job", "browser_run", "deploy"
     )
     org = build.organization.slug
     return {v.step_id: BUILDERS[v.kind](v, org) for v in found if v.kind in BUILDERS}
