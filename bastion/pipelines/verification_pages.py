@@ -74,9 +74,10 @@ def _browser_card(found: StepVerification, org: str) -> Card:
             kwargs={"org": org, "project": summary.get("project", ""), "run_id": run.pk},
         )
     if "tests" in summary:
+        passed, failed = int(summary.get("passed", 0)), int(summary.get("failed", 0))
         card.figures = [
-            ("passed", int(summary.get("passed", 0)), "green"),
-            ("failed", int(summary.get("failed", 0)), "red"),
+            ("passed", passed, "green" if passed else "grey"),
+            ("failed", failed, "red" if failed else "grey"),
         ]
         card.reports = ["junit.xml"]
     return card
