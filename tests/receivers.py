@@ -3,12 +3,16 @@ requests, and the real SMTP sink. Shared by every test of alerts and notificatio
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from bastion.browser.mail.sink import MailSink
 
@@ -18,6 +22,15 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def signed_with(self, secret: str) -> bool:
+        """Whether X-Bastion-Signature is the HMAC-SHA256 of the raw body under ``secret``."""
+        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.headers.get("x-bastion-signature", ""))
 
 
 @dataclass

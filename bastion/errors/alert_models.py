@@ -38,7 +38,10 @@ class AlertSettings(models.Model):
 
 class AlertState(models.Model):
     issue = models.OneToOneField("errors.Issue", on_delete=models.CASCADE, related_name="+")
+    # The last alert delivered to at least one channel.
     last_alert_at = models.DateTimeField(null=True, blank=True)
+    # The last spike decided (delivered or not): a spike is decided once per cool-down.
+    spike_at = models.DateTimeField(null=True, blank=True)
     last_kind = models.CharField(max_length=20, blank=True, default="")
     alerts = models.PositiveIntegerField(default=0)
     # Alerts held back by the cool-down (an error storm yields one alert, this counts the rest).

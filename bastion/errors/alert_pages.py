@@ -19,6 +19,7 @@ from bastion.core import notifications
 from bastion.core.access import get_project_for
 from bastion.core.models import Organization, Project, Role
 from bastion.errors import actions
+from bastion.errors.alerts import KINDS
 from bastion.web.views._common import apply_errors, can, org_action, org_page, page, principal_of
 
 RECENT_ALERTS = 20
@@ -33,9 +34,9 @@ class AlertSettingsForm(forms.Form):
     production_environment = forms.CharField(
         max_length=64, label="Production environment", help_text="The SDK's environment name."
     )
-    on_spike = forms.BooleanField(required=False, label="Spike")
-    spike_events = forms.IntegerField(min_value=1, max_value=1_000_000, label="Spike: events")
-    spike_minutes = forms.IntegerField(min_value=1, max_value=1440, label="Spike: within minutes")
+    on_spike = forms.BooleanField(required=False, label="Spike (N events within M minutes)")
+    spike_events = forms.IntegerField(min_value=1, max_value=1_000_000, label="Spike: N events")
+    spike_minutes = forms.IntegerField(min_value=1, max_value=1440, label="Spike: within M minutes")
     cooldown_minutes = forms.IntegerField(
         min_value=0,
         max_value=10080,
@@ -87,14 +88,20 @@ def _alerts_page(
         topic__startswith="errors.issue.", data__project=project.slug
     )
     channels = [
-        c
-        for c in notifications.channels_for_message(organization, "errors.issue.new", project)
-        + notifications.channels_for_message(organization, "errors.issue.unexpected", project)
+        channel
+        for kind in KINDS
+        for channel in notifications.channels_for_message(
+            organization, f"errors.issue.{kind}", project
+        )
     ]
+    form = form or AlertSettingsForm(initial=actions.AlertSpec.of(row).__dict__)
+    if not can(request, Role.ADMIN):
+        for field in form.fields.values():
+            field.disabled = True  # shown, not editable
     context: dict[str, Any] = {
         "project": project,
         "settings_row": row,
-        "form": form or AlertSettingsForm(initial=actions.AlertSpec.of(row).__dict__),
+        "form": form,
         "alerts": list(sent.select_related("channel")[:RECENT_ALERTS]),
         "channels": sorted({c.name for c in channels}),
         "can_change": can(request, Role.ADMIN),

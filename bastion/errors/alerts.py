@@ -13,9 +13,9 @@ issues raise nothing. When several kinds hold for one issue at once, each channe
 message: of the first kind (in the order above) it subscribes to, listing all of them.
 
 Rate limit: new, regressed and unexpected happen once per occurrence by nature; a spike is
-held back while the issue is in its cool-down (any alert on it in the last
-``cooldown_minutes``), so an error storm of a new issue yields one alert. Notifications' own
-``dedupe_key`` catches what races past that.
+held back while the issue is in its cool-down (an alert on it delivered to some channel, or an
+earlier spike, in the last ``cooldown_minutes``), so an error storm of a new issue yields one
+alert. Notifications' own ``dedupe_key`` catches what races past that.
 
 Cost on the hot path: nothing for a batch without candidates (settings are cached per process);
 the state of an issue is read only for a production or spike candidate, and spike counts run at
@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -131,8 +131,8 @@ class ProcessMemory:
                 self.production_alerted.clear()
             if state.production_alerted:
                 self.production_alerted.add(state.issue_id)
-            if state.last_alert_at is not None:
-                self.cooling_until[state.issue_id] = state.last_alert_at + cooldown
+            if state.last_alert_at is not None or state.spike_at is not None:
+                self.cooling_until[state.issue_id] = cooling_until(state, cooldown)
 
     def clear(self, project_id: int | None = None) -> None:
         with self._lock:
@@ -263,15 +263,24 @@ def _alert(candidates: list[Candidate], now: datetime) -> None:
         changed = _decide(candidate, state, spikes.get(issue.pk, 0), now, cooldown)
         if candidate.kinds:
             candidate.kinds.sort(key=KINDS.index)
-            router.send(candidate, projects[issue.project_id])
-            state.last_alert_at, state.last_kind = now, candidate.kinds[0]
-            state.alerts += 1
+            if router.send(candidate, projects[issue.project_id]):
+                state.last_alert_at, state.last_kind = now, candidate.kinds[0]
+                state.alerts += 1
+            if "spike" in candidate.kinds:
+                state.spike_at = now
         if state.pk is None and (changed or candidate.kinds):
             created.append(state)
         elif changed or candidate.kinds:
             state.save()
         memory.remember(state, cooldown)
     AlertState.objects.bulk_create(created)
+
+
+def cooling_until(state: AlertState, cooldown: timedelta) -> datetime:
+    """Spikes of the issue stay quiet until then: a cool-down after the last alert delivered
+    to a channel, and after the last spike (delivered or not, so it is decided once)."""
+    moments = [m for m in (state.last_alert_at, state.spike_at) if m is not None]
+    return max(moments) + cooldown if moments else datetime.min.replace(tzinfo=UTC)
 
 
 def _decide(
@@ -283,8 +292,7 @@ def _decide(
         candidate.kinds.append("unexpected")
         state.production_alerted = changed = True
     if candidate.maybe_spike and spike_count >= candidate.config.spike_events:
-        cooling = state.last_alert_at is not None and now < state.last_alert_at + cooldown
-        if cooling and not candidate.kinds:
+        if cooling_until(state, cooldown) > now and not candidate.kinds:
             state.held_back += 1
             changed = True
         else:
@@ -369,7 +377,8 @@ class ChannelRouter:
             self._channels[key] = channels_for_message(project.organization, topic, project)
         return self._channels[key]
 
-    def send(self, candidate: Candidate, project: Project) -> None:
+    def send(self, candidate: Candidate, project: Project) -> bool:
+        """Whether any channel got the alert."""
         served: set[int] = set()
         window = timedelta(minutes=max(candidate.config.cooldown_minutes, 1))
         for kind in candidate.kinds:
@@ -385,3 +394,4 @@ class ChannelRouter:
                 dedupe_key=_dedupe_key(candidate, kind),
                 window=window,
             )
+        return bool(served)

@@ -5,6 +5,7 @@ Slack-compatible hook and Bastion's real SMTP sink."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -18,7 +19,13 @@ from bastion.errors import actions, services
 from bastion.errors.alert_models import AlertState
 from bastion.errors.models import IgnoreRule, Issue, RuleKind
 from tests.errors.conftest import Setup
-from tests.errors.receivers import WebhookReceiver, smtp_sink, webhook_receiver
+from tests.errors.receivers import (
+    WebhookReceiver,
+    hook_url,
+    received_at,
+    smtp_to_sink,
+    webhook_receiver,
+)
 from tests.errors.sdk_helpers import sentry_client
 
 pytestmark = pytest.mark.slow
@@ -48,6 +55,15 @@ def _capture(kind: type[Exception], text: str = "boom") -> None:
         sentry_sdk.capture_exception()
 
 
+@contextmanager
+def sdk(dsn: str, **options: Any) -> Iterator[None]:
+    """The real sentry-sdk for the block; waits (bounded) until every event was answered, so
+    the server is idle when the test reads the database."""
+    with sentry_client(dsn, **options):
+        yield
+        sentry_sdk.flush(timeout=120)
+
+
 @pytest.fixture
 def hooks() -> Iterator[WebhookReceiver]:
     with webhook_receiver() as receiver:
@@ -74,13 +90,13 @@ def _settings(setup: Setup, **changes: Any) -> None:
 def test_new_issue_alert_reaches_signed_webhook_slack_and_email(
     live_server: Any, live_setup: Setup, hooks: WebhookReceiver
 ) -> None:
-    _channel(live_setup, "hook", "webhook", hooks.url("/hook"), ["errors.*"])
-    _channel(live_setup, "chat", "slack", hooks.url("/slack"), ["errors.issue.new"])
+    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.*"])
+    _channel(live_setup, "chat", "slack", hook_url(hooks, "/slack"), ["errors.issue.new"])
     _channel(live_setup, "mail", "email", "oncall@inbox.bastion.test", ["errors.issue.*"])
-    with smtp_sink(), sentry_client(live_setup.dsn(live_server.url), environment="staging"):
+    with smtp_to_sink(), sentry_client(live_setup.dsn(live_server.url), environment="staging"):
         _capture(CheckoutError, "cart 7 is empty")
     issue = Issue.objects.get()
-    [hook] = hooks.at("/hook")
+    [hook] = received_at(hooks, "/hook")
     assert hook.signed_with(SECRET)
     assert not hook.signed_with("another secret")
     body = hook.json
@@ -89,7 +105,7 @@ def test_new_issue_alert_reaches_signed_webhook_slack_and_email(
     assert body["data"]["environment"] == "staging"
     assert body["url"].endswith(f"/errors/{live_setup.project.slug}/issues/{issue.pk}/")
     assert "CheckoutError: cart 7 is empty" in body["subject"]
-    [slack] = hooks.at("/slack")
+    [slack] = received_at(hooks, "/slack")
     assert "New issue" in slack.json["text"] and f"issues/{issue.pk}/" in slack.json["text"]
     mail = MailMessage.objects.get(inbox="oncall@inbox.bastion.test")
     assert mail.subject.startswith("[Bastion] New issue in")
@@ -99,16 +115,16 @@ def test_new_issue_alert_reaches_signed_webhook_slack_and_email(
 
 
 def test_regression_alert(live_server: Any, live_setup: Setup, hooks: WebhookReceiver) -> None:
-    _channel(live_setup, "hook", "webhook", hooks.url("/hook"), ["errors.issue.regressed"])
+    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.issue.regressed"])
     dsn = live_setup.dsn(live_server.url)
-    with sentry_client(dsn, release="shop@1.0", environment="staging"):
+    with sdk(dsn, release="shop@1.0", environment="staging"):
         _capture(CheckoutError)
     issue = Issue.objects.get()
     services.resolve_issue(Principal.of_user(live_setup.owner), issue)
-    assert hooks.received == []  # the new-issue alert had no subscriber
-    with sentry_client(dsn, release="shop@1.1", environment="staging"):
+    assert hooks.requests == []  # the new-issue alert had no subscriber
+    with sdk(dsn, release="shop@1.1", environment="staging"):
         _capture(CheckoutError)
-    [alert] = hooks.at("/hook")
+    [alert] = received_at(hooks, "/hook")
     assert alert.json["topic"] == "errors.issue.regressed"
     assert alert.json["data"]["issue_id"] == issue.pk
     assert alert.json["data"]["release"] == "shop@1.1"
@@ -119,16 +135,16 @@ def test_spike_alert_after_n_events_in_m_minutes(
     live_server: Any, live_setup: Setup, hooks: WebhookReceiver
 ) -> None:
     _settings(live_setup, on_new=False, spike_events=5, spike_minutes=10)
-    _channel(live_setup, "hook", "webhook", hooks.url("/hook"), ["errors.*"])
+    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.*"])
     dsn = live_setup.dsn(live_server.url)
-    with sentry_client(dsn, environment="staging"):
+    with sdk(dsn, environment="staging"):
         for _ in range(4):
             _capture(CheckoutError)
-    assert hooks.received == []  # 4 events: under the threshold, and new issues are off
-    with sentry_client(dsn, environment="staging"):
+    assert hooks.requests == []  # 4 events: under the threshold, and new issues are off
+    with sdk(dsn, environment="staging"):
         for _ in range(3):
             _capture(CheckoutError)
-    [alert] = hooks.at("/hook")
+    [alert] = received_at(hooks, "/hook")
     assert alert.json["topic"] == "errors.issue.spike"
     assert alert.json["data"]["spike"] == {"events": 5, "minutes": 10}
     assert "5 events in 10 min" in alert.json["subject"]
@@ -138,7 +154,7 @@ def test_unexpected_alert_spares_ignore_rules_and_other_environments(
     live_server: Any, live_setup: Setup, hooks: WebhookReceiver
 ) -> None:
     _settings(live_setup, production_environment="prod")
-    _channel(live_setup, "hook", "webhook", hooks.url("/hook"), ["errors.issue.unexpected"])
+    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.issue.unexpected"])
     services.create_ignore_rule(
         Principal.of_user(live_setup.owner),
         live_setup.project,
@@ -147,16 +163,16 @@ def test_unexpected_alert_spares_ignore_rules_and_other_environments(
         reason="a known flaky dependency",
     )
     dsn = live_setup.dsn(live_server.url)
-    with sentry_client(dsn, environment="prod"):
+    with sdk(dsn, environment="prod"):
         _capture(ExpectedNoise)  # matched by the rule: counted, no alert
-    with sentry_client(dsn, environment="staging"):
+    with sdk(dsn, environment="staging"):
         _capture(CheckoutError)  # not production
-    assert hooks.received == []
+    assert hooks.requests == []
     assert IgnoreRule.objects.get().match_count == 1
-    with sentry_client(dsn, environment="prod"):
+    with sdk(dsn, environment="prod"):
         _capture(CheckoutError)
         _capture(CheckoutError)  # once per issue
-    [alert] = hooks.at("/hook")
+    [alert] = received_at(hooks, "/hook")
     assert alert.json["topic"] == "errors.issue.unexpected"
     assert alert.json["data"]["environment"] == "prod"
     assert alert.json["subject"].startswith("Unexpected error in prod")

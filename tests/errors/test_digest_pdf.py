@@ -22,7 +22,7 @@ from bastion.errors.digest import last_week, recipients_for
 from bastion.errors.models import Issue
 from tests.errors.conftest import Setup, make_setup
 from tests.errors.helpers import send_event
-from tests.errors.receivers import smtp_sink
+from tests.errors.receivers import smtp_to_sink
 from tests.factories import make_member
 
 pytestmark = pytest.mark.slow
@@ -49,7 +49,7 @@ def test_weekly_digest_is_fired_by_its_schedule_and_mailed(transactional_db: Non
     actions.update_digest(Principal.of_user(setup.owner), setup.org, spec)
     due = timezone.now() - timedelta(minutes=1)
     Schedule.objects.filter(kind="errors.digest").update(next_run_at=due)
-    with smtp_sink():
+    with smtp_to_sink():
         assert scheduler.fire_due_schedules(timezone.now()) == 1
     mail = MailMessage.objects.get(inbox="auditor@inbox.bastion.test")
     assert mail.subject.startswith("[Bastion] Error review digest for")
