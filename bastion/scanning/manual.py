@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from bastion.core import audit
@@ -244,6 +244,14 @@ def add_attachment(
             target=finding,
             changes={"attachment": attachment.pk, "name": name, "size": attachment.size},
         )
+    return attachment
+
+
+def get_attachment_or_404(finding: Finding, attachment_id: int) -> FindingAttachment:
+    """One attachment of ``finding`` (already fetched through the scoped helpers), else 404."""
+    attachment = finding.attachments.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise Http404("No such attachment.")
     return attachment
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
-from django.http import FileResponse, Http404, HttpRequest
+from django.http import FileResponse, HttpRequest
 from ninja import File, Router, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
@@ -147,7 +147,4 @@ def download_attachment(
 ) -> FileResponse:
     """The file, with its sniffed content type and a safe Content-Disposition."""
     finding = _finding(request, org, finding_id)
-    attachment = finding.attachments.filter(pk=attachment_id).first()
-    if attachment is None:
-        raise Http404("No such attachment.")
-    return manual.attachment_response(attachment)
+    return manual.attachment_response(manual.get_attachment_or_404(finding, attachment_id))

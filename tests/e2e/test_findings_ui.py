@@ -11,16 +11,11 @@ import pytest
 from django.db import connections
 from PIL import Image, ImageDraw
 
-from bastion.core.access import Principal
-from bastion.jobs import services as job_services
-from bastion.scanning import services
-from bastion.scanning.engine.report import to_json
 from bastion.scanning.models import Finding, FindingState, Scan, Target
 from tests.e2e.test_ui import _page, _shot
-from tests.factories import PASSWORD, make_org, make_project, make_user
-from tests.labs.server import serve
+from tests.factories import PASSWORD
 from tests.labs.switchable import SwitchableLab
-from tests.scanning.conftest import run
+from tests.scanning.helpers import scanned_target
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -28,16 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def scanned(live_server: Any) -> tuple[Target, Finding]:
     """A target with a stored scan of the lab (before Playwright's event loop starts)."""
-    owner = make_user("ada")
-    org = make_org(owner, slug="acme")
-    principal = Principal.of_user(owner)
-    project = make_project(org, slug="shop")
-    job_services.create_cluster(principal, org, name="main")
-    with serve(SwitchableLab()) as base:
-        target = services.create_target(principal, project, name="lab", base_url=base)
-        services.verify_target(principal, target)
-        report = to_json(run(base, checks=("reflected-input",)))
-    services.record_scan_result(principal.actor, Scan.objects.create(target=target), report)
+    target, _ = scanned_target(SwitchableLab(), checks=("reflected-input",))
     xss = target.findings.get(type="reflected-xss", parameter="q")
     connections.close_all()
     return target, xss

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 
 from bastion.core.models import Project
 from bastion.scanning.models import Finding, FindingAttachment, Scan, ScanState, Target
+from tests.labs.server import LabApp
 
 
 def scanning_world(project: Project) -> tuple[Target, Scan, Finding]:
@@ -47,3 +48,30 @@ def scanning_attachment(finding: Finding) -> FindingAttachment:
     attachment.file.save("proof.txt", ContentFile(b"proof"), save=False)
     attachment.save()
     return attachment
+
+
+def scanned_target(
+    app: LabApp, *, checks: tuple[str, ...] = (), cluster: str = "main"
+) -> tuple[Target, Scan]:
+    """An organization (owner ``ada``, org ``acme``, project ``shop``, a cluster) with a verified
+    target on a served lab ``app`` and one stored scan of it."""
+    from bastion.core.access import Principal
+    from bastion.jobs import services as job_services
+    from bastion.scanning import services
+    from bastion.scanning.engine.report import to_json
+    from tests.factories import make_org, make_project, make_user
+    from tests.labs.server import serve
+    from tests.scanning.conftest import run
+
+    owner = make_user("ada")
+    org = make_org(owner, slug="acme")
+    principal = Principal.of_user(owner)
+    project = make_project(org, slug="shop")
+    job_services.create_cluster(principal, org, name=cluster)
+    with serve(app) as base:
+        target = services.create_target(principal, project, name="lab", base_url=base)
+        services.verify_target(principal, target)
+        report = to_json(run(base, checks=checks))
+    scan = Scan.objects.create(target=target, created_by="user:ada")
+    services.record_scan_result(principal.actor, scan, report)
+    return target, scan

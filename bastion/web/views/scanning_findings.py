@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import path
@@ -118,10 +118,7 @@ def attachment_download(
     request: HttpRequest, organization: Organization, finding_id: int, attachment_id: int
 ) -> HttpResponseBase:
     finding = _finding(request, organization, finding_id)
-    attachment = finding.attachments.filter(pk=attachment_id).first()
-    if attachment is None:
-        raise Http404("No such attachment.")
-    return manual.attachment_response(attachment)
+    return manual.attachment_response(manual.get_attachment_or_404(finding, attachment_id))
 
 
 @org_action(Role.MEMBER)
