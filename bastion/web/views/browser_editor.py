@@ -22,6 +22,7 @@ from bastion.browser.history import history_of
 from bastion.browser.models import StoredTest
 from bastion.browser.spec import ACTIONS, dump_test, load_test
 from bastion.browser.step_form import StepFormView, kinds, step_form, summary
+from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
 from bastion.web.views._common import can, org_action, org_page, page, principal_of
 from bastion.web.views.browser import _artifact_url, _project
@@ -39,6 +40,26 @@ def _errors(exc: ValidationError) -> Errors:
 def _version(request: HttpRequest) -> int | None:
     raw = request.POST.get("version", "")
     return int(raw) if raw.isdigit() else None
+
+
+def _stored(
+    request: HttpRequest, organization: Organization, project: str, test: str, minimum: str
+) -> tuple[Principal, StoredTest]:
+    principal = principal_of(request)
+    found = _project(request, organization, project)
+    return principal, services.get_test_for(principal, found, test, minimum)
+
+
+def secret_form(request: HttpRequest, principal: Principal, holder: vault.Holder) -> None:
+    """Set (or replace) a secret, or remove one with ``remove=<name>`` (ValidationError when
+    refused); values are never shown back."""
+    if request.POST.get("remove"):
+        vault.remove_secret(principal, holder, request.POST["remove"])
+        messages.success(request, "Secret removed.")
+        return
+    name = request.POST.get("secret_name", "")
+    vault.set_secret(principal, holder, name, request.POST.get("secret_value", ""))
+    messages.success(request, f"Secret {name} saved. Use it as {{{{{name}}}}}.")
 
 
 def _test_url(organization: Organization, test: StoredTest, anchor: str = "") -> str:
@@ -154,9 +175,7 @@ def step_edit(
 ) -> HttpResponse:
     """One step operation: ``op`` (add/update/move/duplicate/toggle/delete), ``index``,
     ``version`` (the version the editor showed) and, for add/update, the step's fields."""
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, stored = _stored(request, organization, project, test, Role.MEMBER)
     op = request.POST.get("op", "")
     raw_index = request.POST.get("index", "") or request.POST.get("at", "")
     index = int(raw_index) if raw_index.isdigit() else 0
@@ -192,9 +211,7 @@ def test_settings(
 ) -> HttpResponse:
     """Name, start URL, variables and the screenshot comparison (tolerance, threshold,
     excluded elements)."""
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, stored = _stored(request, organization, project, test, Role.MEMBER)
     post = request.POST
     try:
         changes = {
@@ -226,17 +243,9 @@ def test_secret(
     request: HttpRequest, organization: Organization, project: str, test: str
 ) -> HttpResponse:
     """Set (or replace) a secret, or remove one with ``remove=<name>``; values never shown."""
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, stored = _stored(request, organization, project, test, Role.MEMBER)
     try:
-        if request.POST.get("remove"):
-            vault.remove_secret(principal, stored, request.POST["remove"])
-            messages.success(request, "Secret removed.")
-        else:
-            name = request.POST.get("secret_name", "")
-            vault.set_secret(principal, stored, name, request.POST.get("secret_value", ""))
-            messages.success(request, f"Secret {name} saved. Use it as {{{{{name}}}}}.")
+        secret_form(request, principal, stored)
     except ValidationError as exc:
         return _render_test(request, organization, stored, errors=_errors(exc), status=400)
     return redirect(_test_url(organization, stored, "#secrets"))
@@ -246,9 +255,7 @@ def test_secret(
 def test_delete(
     request: HttpRequest, organization: Organization, project: str, test: str
 ) -> HttpResponse:
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, stored = _stored(request, organization, project, test, Role.MEMBER)
     services.delete_test(principal, stored)
     messages.success(request, f"Test {stored.name} deleted.")
     return redirect("web:browser", org=organization.slug)
@@ -259,9 +266,7 @@ def module_rerun(
     request: HttpRequest, organization: Organization, project: str, test: str
 ) -> HttpResponse:
     """One click: run every test whose last run used an older version of this module."""
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    module = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, module = _stored(request, organization, project, test, Role.MEMBER)
     try:
         started = catalog.rerun_outdated(principal, module)
         messages.success(request, f"Started {len(started)} run{'s' if len(started) != 1 else ''}.")
@@ -315,14 +320,12 @@ def test_yaml(
 def test_yaml_save(
     request: HttpRequest, organization: Organization, project: str, test: str
 ) -> HttpResponse:
-    principal = principal_of(request)
-    found = _project(request, organization, project)
-    stored = services.get_test_for(principal, found, test, Role.MEMBER)
+    principal, stored = _stored(request, organization, project, test, Role.MEMBER)
     text = request.POST.get("yaml", "")
     try:
         editor.save_yaml(principal, stored, text, _version(request))
     except ValidationError as exc:
-        context = {"project": found, "test": stored, "text": text, "errors": _errors(exc)}
+        context = {"project": stored.project, "test": stored, "text": text, "errors": _errors(exc)}
         return page(request, "browser/test_yaml.html", context, section="browser", status=400)
     messages.success(request, "Test saved.")
     return redirect(_test_url(organization, stored))

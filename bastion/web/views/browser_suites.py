@@ -21,7 +21,7 @@ from bastion.browser.models import Environment, Suite
 from bastion.core.models import Organization, Project, Role
 from bastion.web.views._common import org_action, org_page, page, principal_of
 from bastion.web.views.browser import _project
-from bastion.web.views.browser_editor import _errors
+from bastion.web.views.browser_editor import _errors, secret_form
 
 SUITE_RUNS = 50
 
@@ -269,13 +269,7 @@ def environment_secret(
     found = _environment(request, organization, project, environment)
     principal = principal_of(request)
     try:
-        if request.POST.get("remove"):
-            vault.remove_secret(principal, found, request.POST["remove"])
-            messages.success(request, "Secret removed.")
-        else:
-            name = request.POST.get("secret_name", "")
-            vault.set_secret(principal, found, name, request.POST.get("secret_value", ""))
-            messages.success(request, f"Secret {name} saved.")
+        secret_form(request, principal, found)
     except ValidationError as exc:
         return _render_environment(request, found, _errors(exc), status=400)
     return redirect(
