@@ -16,7 +16,7 @@ from django.db.models.functions import Cast, Concat
 
 from bastion.jobs import bulk, dispatch
 from bastion.jobs.models import FINISHED_STATES, Job
-from bastion.pipelines import environment, repository
+from bastion.pipelines import environment, policies, repository
 from bastion.pipelines.models import BuildJob, BuildStep, StepState
 from bastion.pipelines.yaml import CommandStep
 
@@ -111,10 +111,12 @@ def _pending(run: _Run) -> list[tuple[BuildStep, CommandStep, BuildJob]]:
 
 
 def create_jobs(run: _Run) -> bool:
-    """Create the jobs of pending build jobs that may run; True when a step failed doing so."""
+    """Create the jobs of pending build jobs that may run; True when a step failed doing so
+    (or the cluster's policy refused the jobs: they are created failed)."""
     if run.build.cancel_requested_at is not None:
         return False
     run.flush_new_jobs()
+    refused = policies.refusal(run.build)
     failed = False
     ready: list[tuple[BuildJob, bulk.NewJob]] = []
     for row, step, build_job in _pending(run):
@@ -139,6 +141,9 @@ def create_jobs(run: _Run) -> bool:
     BuildJob.objects.filter(pk__in=[b.pk for b, _ in ready]).update(
         job=Subquery(Job.objects.filter(origin=origin).values("pk")[:1])
     )
+    if refused is not None:
+        policies.refuse_jobs(principal, run.build, jobs, refused)
+        return True  # their steps fail in the next pass
     return failed
 
 

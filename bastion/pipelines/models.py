@@ -234,3 +234,34 @@ class StepVerification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step} {self.kind}"
+
+
+class ClusterPolicy(models.Model):
+    """Which pipelines may run jobs on a cluster, and from which branches (e.g. the deploy
+    cluster runs only builds of protected branches of the pipelines it allows)."""
+
+    cluster = models.OneToOneField(Cluster, on_delete=models.CASCADE, related_name="policy")
+    # False: any pipeline of the organization may target the cluster (the default).
+    restricted = models.BooleanField(default=False)
+    updated_by = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"policy of {self.cluster}"
+
+
+class ClusterPipelineRule(models.Model):
+    """One allowed pipeline of a restricted cluster; ``branches`` are space-separated patterns
+    (``main release/*``); empty allows every branch."""
+
+    policy = models.ForeignKey(ClusterPolicy, on_delete=models.CASCADE, related_name="rules")
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="+")
+    branches = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "pipeline"], name="uniq_cluster_rule")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy.cluster}: {self.pipeline} ({self.branches or 'any branch'})"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bastion.pipelines import views
+from bastion.pipelines import policy_views, views
 
 BUILD = "pipelines/<slug:pipeline>/builds/<int:number>/"
 
@@ -15,4 +15,9 @@ patterns = [
     path(BUILD + "cancel/", views.build_cancel, name="build-cancel"),
     path(BUILD + "unblock/", views.build_unblock, name="build-unblock"),
     path(BUILD + "retry/", views.build_retry, name="build-retry"),
+    path(
+        "settings/clusters/<slug:cluster>/pipeline-policy/",
+        policy_views.update,
+        name="cluster-policy",
+    ),
 ]
