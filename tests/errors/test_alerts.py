@@ -65,6 +65,22 @@ def sdk(dsn: str, **options: Any) -> Iterator[None]:
 
 
 @pytest.fixture
+def sink(live_setup: Setup) -> Iterator[int]:
+    with smtp_to_sink() as port:
+        yield port
+
+
+def _hook_and_mail(setup: Setup, hooks: WebhookReceiver, topics: list[str]) -> None:
+    _channel(setup, "hook", "webhook", hook_url(hooks, "/hook"), topics)
+    _channel(setup, "mail", "email", "alerts@inbox.bastion.test", topics)
+
+
+def _mailed() -> list[str]:
+    rows = MailMessage.objects.filter(inbox="alerts@inbox.bastion.test").order_by("pk")
+    return [m.subject for m in rows]
+
+
+@pytest.fixture
 def hooks() -> Iterator[WebhookReceiver]:
     with webhook_receiver() as receiver:
         yield receiver
@@ -114,8 +130,10 @@ def test_new_issue_alert_reaches_signed_webhook_slack_and_email(
     assert statuses == {"sent"}
 
 
-def test_regression_alert(live_server: Any, live_setup: Setup, hooks: WebhookReceiver) -> None:
-    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.issue.regressed"])
+def test_regression_alert(
+    live_server: Any, live_setup: Setup, hooks: WebhookReceiver, sink: int
+) -> None:
+    _hook_and_mail(live_setup, hooks, ["errors.issue.regressed"])
     dsn = live_setup.dsn(live_server.url)
     with sdk(dsn, release="shop@1.0", environment="staging"):
         _capture(CheckoutError)
@@ -128,14 +146,15 @@ def test_regression_alert(live_server: Any, live_setup: Setup, hooks: WebhookRec
     assert alert.json["topic"] == "errors.issue.regressed"
     assert alert.json["data"]["issue_id"] == issue.pk
     assert alert.json["data"]["release"] == "shop@1.1"
-    assert alert.json["subject"].startswith("Regression in")
+    assert alert.json["subject"].startswith("Regression in") and alert.signed_with(SECRET)
+    assert [m[:24] for m in _mailed()] == ["[Bastion] Regression in "]
 
 
 def test_spike_alert_after_n_events_in_m_minutes(
-    live_server: Any, live_setup: Setup, hooks: WebhookReceiver
+    live_server: Any, live_setup: Setup, hooks: WebhookReceiver, sink: int
 ) -> None:
     _settings(live_setup, on_new=False, spike_events=5, spike_minutes=10)
-    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.*"])
+    _hook_and_mail(live_setup, hooks, ["errors.*"])
     dsn = live_setup.dsn(live_server.url)
     with sdk(dsn, environment="staging"):
         for _ in range(4):
@@ -147,14 +166,15 @@ def test_spike_alert_after_n_events_in_m_minutes(
     [alert] = received_at(hooks, "/hook")
     assert alert.json["topic"] == "errors.issue.spike"
     assert alert.json["data"]["spike"] == {"events": 5, "minutes": 10}
-    assert "5 events in 10 min" in alert.json["subject"]
+    assert "5 events in 10 min" in alert.json["subject"] and alert.signed_with(SECRET)
+    assert [m[:19] for m in _mailed()] == ["[Bastion] Spike in "]
 
 
 def test_unexpected_alert_spares_ignore_rules_and_other_environments(
-    live_server: Any, live_setup: Setup, hooks: WebhookReceiver
+    live_server: Any, live_setup: Setup, hooks: WebhookReceiver, sink: int
 ) -> None:
     _settings(live_setup, production_environment="prod")
-    _channel(live_setup, "hook", "webhook", hook_url(hooks, "/hook"), ["errors.issue.unexpected"])
+    _hook_and_mail(live_setup, hooks, ["errors.issue.unexpected"])
     services.create_ignore_rule(
         Principal.of_user(live_setup.owner),
         live_setup.project,
@@ -176,5 +196,7 @@ def test_unexpected_alert_spares_ignore_rules_and_other_environments(
     assert alert.json["topic"] == "errors.issue.unexpected"
     assert alert.json["data"]["environment"] == "prod"
     assert alert.json["subject"].startswith("Unexpected error in prod")
+    assert alert.signed_with(SECRET)
+    assert [m[:34] for m in _mailed()] == ["[Bastion] Unexpected error in prod"]
     noise = Issue.objects.get(title__startswith="ExpectedNoise")
     assert noise.event_count == 1 and not AlertState.objects.filter(issue=noise).exists()
