@@ -20,7 +20,9 @@ from bastion.scanning.reports import service
 router = Router(tags=["scanning"])
 BASE = "/organizations/{org}"
 MAX_PAGE = 100
-BINARY: dict[int, Any] = {200: {"content": {"application/octet-stream": {"schema": {}}}}}
+# The stored file as it was rendered: its media type follows the report's format.
+DOWNLOAD_TYPES = ("application/pdf", "application/json", "text/csv", "application/sarif+json")
+BINARY: dict[int, Any] = {200: {"content": {t: {"schema": {}} for t in DOWNLOAD_TYPES}}}
 
 
 class ScanReportIn(Schema):
