@@ -33,7 +33,7 @@ def excerpt(text: str, evidence: str) -> SafeString:
         return mark_safe("")
     lines = text.splitlines()
     evidence = _needle(text, evidence)
-    at = text.find(evidence) if evidence else -1
+    at = text.lower().find(evidence.lower()) if evidence else -1
     if at < 0:
         first, last = 0, HEAD_LINES
     else:
@@ -41,8 +41,11 @@ def excerpt(text: str, evidence: str) -> SafeString:
         first = max(0, line - CONTEXT_LINES)
         last = text.count("\n", 0, at + len(evidence)) + CONTEXT_LINES + 1
     window = "\n".join(_clip(line) for line in lines[first:last])
-    pieces = window.split(evidence) if evidence else [window]
-    marked = f"<mark>{html.escape(evidence)}</mark>".join(html.escape(p) for p in pieces)
+    # Header names are stored lower-case: the evidence is marked whatever its case.
+    pieces = re.split(f"({re.escape(evidence)})", window, flags=re.I) if evidence else [window]
+    marked = "".join(
+        f"<mark>{html.escape(p)}</mark>" if i % 2 else html.escape(p) for i, p in enumerate(pieces)
+    )
     if first:
         marked = f'<span class="cut">[… {first} lines above …]</span>\n' + marked
     if len(lines) > last:
@@ -55,7 +58,8 @@ def _needle(text: str, evidence: str) -> str:
     ``[html] <p>...`` or ``Origin: x -> Access-Control-Allow-Origin: x, credentials allowed``."""
     candidates = [evidence, re.sub(r"^\[[^\]]*\]\s*", "", evidence)]
     candidates += [part.split(", ")[0].strip() for part in evidence.split(" -> ")]
-    return next((c for c in candidates if len(c) >= 3 and c in text), "")
+    lowered = text.lower()
+    return next((c for c in candidates if len(c) >= 3 and c.lower() in lowered), "")
 
 
 def _clip(line: str) -> str:
