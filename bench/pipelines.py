@@ -73,7 +73,7 @@ def _ready(url: str) -> bool:
     import httpx
 
     try:
-        return httpx.post(f"{url}/api/v1/agent/poll", timeout=2).status_code == 401
+        return httpx.post(f"{url}/api/v1/agent/poll", timeout=10).status_code == 401
     except httpx.TransportError:
         return False
 
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log,
         ))  # fmt: skip
         server.append(_spawn([str(BIN / "bastion"), "scheduler"], log))
-        wait_until(lambda: _ready(url), 90, 0.2)
+        wait_until(lambda: _ready(url), 300, 0.5)
         for n in range(args.agents):
             agents.append(_spawn(
                 [str(BIN / "bastion"), "agent", "start", "--server", url, "--name", f"bench-{n}",
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ))  # fmt: skip
         from bastion.jobs.models import Agent
 
-        wait_until(lambda: Agent.objects.filter(state="idle").count() == args.agents, 30)
+        wait_until(lambda: Agent.objects.filter(state="idle").count() == args.agents, 300, 0.5)
         time.sleep(1.0)
         cpu_before = _cpu([p.pid for p in server])
         triggered = time.time()

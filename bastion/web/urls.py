@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from bastion.browser import urls as browser_urls
+from bastion.jobs import queue_views
 from bastion.pipelines import urls as pipeline_urls
 from bastion.web.views import (
     account,
@@ -36,6 +37,7 @@ org_patterns = [
     path("errors/", errors.landing, name="errors"),
     path("agents/", agents.agents, name="agents"),
     path("agents/live/", agents.agents_live, name="agents-live"),
+    path("queues/", queue_views.queues, name="queues"),
     path("jobs/<int:job_id>/", agents.job_detail, name="job"),
     path("jobs/<int:job_id>/log/", agents.job_log, name="job-log"),
     path("jobs/<int:job_id>/cancel/", agents.job_cancel, name="job-cancel"),
