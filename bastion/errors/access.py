@@ -3,7 +3,7 @@ caller's organizations, 403 for a role too low)."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404
 
 from bastion.core.access import Principal, get_project_for, require_role
@@ -14,9 +14,12 @@ from bastion.errors.models import (
     IgnoreRule,
     Issue,
     IssueReview,
-    IssueStatus,
+    IssueTagValue,
     IssueView,
+    ProjectErrorSettings,
 )
+from bastion.errors.search import IssueSearch, parse_query
+from bastion.errors.search import apply as apply_search
 
 
 def dsn_keys_for(principal: Principal, project: Project) -> QuerySet[DsnKey]:
@@ -38,17 +41,28 @@ def issues_for(
     *,
     status: str | None = None,
     query: str = "",
+    search: IssueSearch | None = None,
 ) -> QuerySet[Issue]:
+    """A project's issues, filtered by ``search`` (or by ``status`` and the query string, see
+    ``bastion.errors.search``), newest activity first unless the search sorts otherwise."""
     project = get_project_for(principal, org_slug, project_slug)
-    issues = Issue.objects.filter(project=project)
-    if status:
-        if status not in IssueStatus.values:
-            issues = issues.none()
-        issues = issues.filter(status=status)
-    if query.strip():
-        text = query.strip()[:200]
-        issues = issues.filter(Q(title__icontains=text) | Q(culprit__icontains=text))
-    return issues.select_related("project__organization").order_by("-last_seen", "-pk")
+    if search is None:
+        text, tags, is_status = parse_query(query)
+        search = IssueSearch(text=text, tags=tags, status=status or is_status)
+    issues = apply_search(Issue.objects.filter(project=project), search)
+    return issues.select_related("project__organization")
+
+
+def environments_of(principal: Principal, project: Project) -> list[str]:
+    """The environments the project's events came from (for the issues list's filter)."""
+    require_role(principal, project.organization, Role.VIEWER)
+    rows = (
+        IssueTagValue.objects.filter(issue__project=project, key="environment")
+        .values_list("value", flat=True)
+        .distinct()
+        .order_by("value")
+    )
+    return list(rows[:100])
 
 
 def get_issue_for(principal: Principal, org_slug: str, project_slug: str, issue_id: int) -> Issue:
@@ -81,6 +95,12 @@ def ignore_rules_for(principal: Principal, project: Project) -> QuerySet[IgnoreR
         .select_related("project__organization", "created_by")
         .order_by("pk")
     )
+
+
+def fingerprint_rules_for(principal: Principal, project: Project) -> str:
+    require_role(principal, project.organization, Role.VIEWER)
+    settings = ProjectErrorSettings.objects.filter(project=project).first()
+    return settings.fingerprint_rules if settings is not None else ""
 
 
 def get_ignore_rule_for(principal: Principal, project: Project, rule_id: int) -> IgnoreRule:

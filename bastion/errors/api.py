@@ -21,6 +21,8 @@ from bastion.errors.schemas import (
     DsnKeyPatch,
     EventOut,
     EventPage,
+    FingerprintRulesIn,
+    FingerprintRulesOut,
     IgnoreIn,
     IgnoreRuleIn,
     IgnoreRuleOut,
@@ -207,3 +209,19 @@ def update_key(
         principal, key, enabled=data.enabled, rate_limit_per_minute=data.rate_limit_per_minute
     )
     return DsnKeyOut.of(updated, services.dsn_of(updated))
+
+
+@router.get(PROJECT + "/fingerprint-rules", response={200: FingerprintRulesOut, **READ_ERRORS})
+def get_fingerprint_rules(request: HttpRequest, org: str, project: str) -> FingerprintRulesOut:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project)
+    return FingerprintRulesOut.of(access.fingerprint_rules_for(principal, found))
+
+
+@router.put(PROJECT + "/fingerprint-rules", response={200: FingerprintRulesOut, **WRITE_ERRORS})
+def set_fingerprint_rules(
+    request: HttpRequest, org: str, project: str, data: FingerprintRulesIn
+) -> FingerprintRulesOut:
+    principal = principal_of(request)
+    found = get_project_for(principal, org, project, minimum=Role.ADMIN)
+    return FingerprintRulesOut.of(services.set_fingerprint_rules(principal, found, data.rules))

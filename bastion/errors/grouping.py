@@ -3,7 +3,9 @@ stored on every issue and event, so changing the algorithm means a new id, never
 split or merge of existing issues.
 
 ``grouping:v1``:
-1. the SDK's ``fingerprint`` if given, where ``{{ default }}`` stands for the default components;
+1. the event's ``fingerprint`` if any — from the first matching project fingerprint rule
+   (``bastion.errors.fingerprinting``, an input of this version), else the SDK's — where
+   ``{{ default }}`` stands for the default components;
 2. else, for an exception chain: each exception's type plus its in-app frames (all frames when
    none is in-app) as module (or file name) and function — never line numbers;
    an exception without frames contributes its type and normalized value;

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bastion.errors import fingerprinting
 from bastion.errors.auth import MissingAuth, find_public_key
 from bastion.errors.committer import CommitTimeout, GroupCommitter
 from bastion.errors.encoding import BadEncoding, BodyTooLarge, decode_body
@@ -196,6 +197,17 @@ def scrub_rules_for(key: DsnKey) -> ScrubRules:
     )
 
 
+def fingerprint_rules_for(key: DsnKey) -> tuple[fingerprinting.Rule, ...]:
+    settings: ProjectErrorSettings | None = getattr(key.project, "error_settings", None)
+    if settings is None or not settings.fingerprint_rules:
+        return ()
+    try:
+        return fingerprinting.parse(settings.fingerprint_rules)
+    except ValueError:  # saved through validation; a bad row groups by default, loudly
+        logger.warning("project %s has invalid fingerprint rules", key.project_id)
+        return ()
+
+
 def _user_hash(data: dict[str, Any]) -> str | None:
     user = data.get("user")
     if not isinstance(user, dict):
@@ -234,6 +246,7 @@ def prepare_event(
         raise IngestError(400, str(exc)) from exc
     user_hash = _user_hash(data)
     data = scrub(data, scrub_rules_for(key))
+    data = fingerprinting.apply(fingerprint_rules_for(key), data)
     timestamp = datetime.fromisoformat(data["timestamp"])
     suppressed_by = first_match(rule_cache.get(key.project_id), data)
     return PreparedEvent(event_id, data, grouping_hash(data), timestamp, user_hash, suppressed_by)

@@ -45,6 +45,8 @@ class ProjectErrorSettings(models.Model):
     scrub_patterns = models.JSONField(default=list, blank=True)
     # Key names never scrubbed even if a default rule matches them.
     safe_fields = models.JSONField(default=list, blank=True)
+    # Fingerprint rules, one a line (syntax in ``bastion.errors.fingerprinting``).
+    fingerprint_rules = models.TextField(blank=True, default="")
 
 
 class IssueStatus(models.TextChoices):
@@ -113,6 +115,24 @@ class IssueUser(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["issue", "user_hash"], name="uniq_issue_user")
         ]
+
+
+class IssueTagValue(models.Model):
+    """How many events of an issue carried a tag value (environment, release, level and the
+    SDK's tags): the issue page's tag distributions, counted in the ingest batch by one upsert
+    instead of aggregated over the events when the page is read."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    value = models.CharField(max_length=200)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issue", "key", "value"], name="uniq_issue_tag_value")
+        ]
+        # The issues list's ``key:value`` search finds issues by tag value.
+        indexes = [models.Index(fields=["key", "value"], name="issue_tag_by_value")]
 
 
 class Event(models.Model):

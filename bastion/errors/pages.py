@@ -7,41 +7,79 @@ layout and helpers are the shared ones of ``bastion.web``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.utils.dateparse import parse_date, parse_datetime
 
 from bastion.core.access import Principal, get_project_for
 from bastion.core.models import Organization, Role
-from bastion.errors import access, deploys, services
+from bastion.errors import access, deploys, issue_detail, search, services
 from bastion.errors.models import DsnKey, Issue, IssueStatus
+from bastion.errors.search import IssueSearch
 from bastion.web.views._common import can, org_action, org_page, page, principal_of
 
 PAGE_SIZE = 50
+
+
+def _day(value: str, end: bool = False) -> datetime | None:
+    """A date input (YYYY-MM-DD) as the start (or end) of that day, in the current time zone."""
+    parsed = parse_date(value.strip()[:10]) if value.strip() else None
+    if parsed is None:
+        return None
+    moment = datetime.combine(parsed, time.max if end else time.min)
+    return timezone.make_aware(moment)
+
+
+def _search_of(request: HttpRequest) -> tuple[IssueSearch, dict[str, str]]:
+    """The search of the list's filter form, and the form's values to show back."""
+    get = request.GET
+    form = {name: get.get(name, "")[:200] for name in FILTER_FIELDS}
+    status = form["status"] or IssueStatus.UNRESOLVED
+    if status not in IssueStatus.values and status != "all":
+        status = IssueStatus.UNRESOLVED
+    form["status"] = status
+    text, tags, is_status = search.parse_query(form["q"])
+    for key in ("environment", "release"):
+        if form[key]:
+            tags = (*tags, (key, form[key]))
+    found = IssueSearch(
+        text=text,
+        tags=tags,
+        status=is_status or (None if status == "all" else status),
+        first_seen_after=_day(form["first_seen_after"]),
+        last_seen_after=_day(form["last_seen_after"]),
+        last_seen_before=_day(form["last_seen_before"], end=True),
+        sort=form["sort"] if form["sort"] in search.SORTS else "last_seen",
+    )
+    return found, form
+
+
+FILTER_FIELDS = (
+    "status",
+    "q",
+    "environment",
+    "release",
+    "first_seen_after",
+    "last_seen_after",
+    "last_seen_before",
+    "sort",
+)
 
 
 @org_page()
 def issues(request: HttpRequest, organization: Organization, project: str) -> HttpResponse:
     principal = principal_of(request)
     found = get_project_for(principal, organization.slug, project)
-    status = request.GET.get("status", IssueStatus.UNRESOLVED)
-    if status not in IssueStatus.values and status != "all":
-        status = IssueStatus.UNRESOLVED
-    query = request.GET.get("q", "")[:200]
-    listed = access.issues_for(
-        principal,
-        organization.slug,
-        project,
-        status=None if status == "all" else status,
-        query=query,
-    )
+    wanted, form = _search_of(request)
+    listed = access.issues_for(principal, organization.slug, project, search=wanted)
     key = None
     if can(request, Role.MEMBER):
         key = DsnKey.objects.filter(project=found, enabled=True).order_by("pk").first()
@@ -49,27 +87,42 @@ def issues(request: HttpRequest, organization: Organization, project: str) -> Ht
         "project": found,
         "issues": listed[:PAGE_SIZE],
         "total": listed.count(),
-        "status": status,
+        "form": form,
+        "status": form["status"],
         "statuses": ["unresolved", "resolved", "ignored", "all"],
-        "query": query,
+        "sorts": [
+            ("last_seen", "Last seen"),
+            ("first_seen", "First seen"),
+            ("events", "Events"),
+            ("users", "Users"),
+        ],
+        "environments": access.environments_of(principal, found),
+        "query_string": request.GET.urlencode(),
+        "can_change": can(request, Role.MEMBER),
         "dsn": services.dsn_of(key, request.build_absolute_uri("/")) if key else "",
         "deploys": deploys.recent_deploys(found),
     }
     return page(request, "errors/issues.html", context, section="errors")
 
 
-def _in_app_first(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Frames innermost first (as people read a trace), each marked in-app or not."""
-    return [
-        {
-            "where": frame.get("module") or frame.get("filename") or frame.get("abs_path") or "?",
-            "function": frame.get("function") or "?",
-            "lineno": frame.get("lineno") or "",
-            "context_line": frame.get("context_line") or "",
-            "in_app": bool(frame.get("in_app")),
-        }
-        for frame in reversed(frames)
-    ]
+@org_action(minimum=Role.MEMBER)
+def issues_bulk(request: HttpRequest, organization: Organization, project: str) -> HttpResponseBase:
+    """Resolve, ignore or reopen the ticked issues of the list (then back to the same list)."""
+    principal = principal_of(request)
+    ids = [int(i) for i in request.POST.getlist("issue")[: services.MAX_BULK + 1] if i.isdigit()]
+    chosen = [access.get_issue_for(principal, organization.slug, project, i) for i in ids]
+    try:
+        changed = services.bulk_set_status(principal, chosen, request.POST.get("status", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request,
+            f"{len(changed)} issue{'s' if len(changed) != 1 else ''} marked {changed[0].status}.",
+        )
+    back = QueryDict(request.POST.get("back", "")[:2000]).urlencode()
+    target = reverse("errors:issues", kwargs={"org": organization.slug, "project": project})
+    return redirect(f"{target}?{back}" if back else target)
 
 
 @org_page()
@@ -80,22 +133,24 @@ def issue(
     found = access.get_issue_for(principal, organization.slug, project, issue_id)
     services.record_view(principal, found)
     events = access.events_for(principal, found)
-    latest = events.first()
-    data = latest.data if latest is not None else {}
-    exceptions = [
-        {**exc, "frames": _in_app_first((exc.get("stacktrace") or {}).get("frames") or [])}
-        for exc in reversed(data.get("exception") or [])  # the raised one first, causes after
-    ]
+    event = issue_detail.chosen_event(events, request.GET.get("event", ""))
+    data = event.data if event is not None else {}
     context: dict[str, Any] = {
         "project": found.project,
         "issue": found,
-        "event": latest,
+        "event": event,
         "data": data,
-        "exceptions": exceptions,
+        "nav": issue_detail.navigation(events, event) if event is not None else None,
+        "exceptions": issue_detail.exceptions(data),
+        "sections": issue_detail.sections(data),
         "breadcrumbs": [
-            {k: str(b.get(k) or "") for k in ("category", "message", "level")}
+            {k: str(b.get(k) or "") for k in ("category", "message", "level", "timestamp")}
             for b in data.get("breadcrumbs") or []
+            if isinstance(b, dict)
         ],
+        "attachments": event.attachments.all()[:50] if event is not None else [],
+        "tags": issue_detail.tag_distributions(found),
+        "chart": issue_detail.events_chart(found),
         "recent": events[:20],
         "can_change": can(request, Role.MEMBER),
         "reviews": access.reviews_for(principal, found)[:50],

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
+from bastion.errors import fingerprinting
 from bastion.errors.models import DsnKey, Event, IgnoreRule, Issue, IssueReview
 
 IssueStatusName = Literal["unresolved", "resolved", "ignored"]
@@ -194,3 +195,36 @@ class IgnoreRuleOut(Schema):
 class CoverageParams(Schema):
     start: str = Field("", max_length=10, alias="from")
     end: str = Field("", max_length=10, alias="to")
+
+
+class FingerprintRulesIn(Schema):
+    rules: str = Field(..., max_length=20_000)
+
+
+class FingerprintRuleOut(Schema):
+    line: int
+    text: str
+    matchers: list[str]
+    fingerprint: list[str]
+
+
+class FingerprintRulesOut(Schema):
+    rules: str
+    parsed: list[FingerprintRuleOut]
+
+    @classmethod
+    def of(cls, text: str) -> FingerprintRulesOut:
+        return cls(
+            rules=text,
+            parsed=[
+                FingerprintRuleOut(
+                    line=rule.line,
+                    text=rule.text,
+                    matchers=[
+                        f"{'!' if m.negated else ''}{m.key}:{m.pattern}" for m in rule.matchers
+                    ],
+                    fingerprint=list(rule.fingerprint),
+                )
+                for rule in fingerprinting.parse(text)
+            ],
+        )

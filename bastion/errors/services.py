@@ -15,7 +15,7 @@ from django.utils import timezone
 from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Project, Role
-from bastion.errors import lifecycle, rules
+from bastion.errors import fingerprinting, lifecycle, rules
 from bastion.errors.ingest import hash_public_key, key_cache
 from bastion.errors.models import (
     Deploy,
@@ -166,6 +166,17 @@ def set_issue_status(principal: Principal, issue: Issue, status: str) -> Issue:
         locked.status = IssueStatus.UNRESOLVED
 
     return _change_status(principal, issue, "unresolve", reopen)
+
+
+MAX_BULK = 100
+
+
+def bulk_set_status(principal: Principal, issues: list[Issue], status: str) -> list[Issue]:
+    """Resolve, ignore or reopen several issues at once: all or none, each change audited."""
+    if not issues or len(issues) > MAX_BULK:
+        raise ValidationError({"issues": [f"Choose between 1 and {MAX_BULK} issues."]})
+    with transaction.atomic():
+        return [set_issue_status(principal, issue, status) for issue in issues]
 
 
 def resolve_issue(principal: Principal, issue: Issue, *, in_next_release: bool = False) -> Issue:
@@ -349,6 +360,27 @@ def update_scrub_settings(
 
 MAX_RELEASE = 200
 MAX_ENVIRONMENT = 64
+
+
+def set_fingerprint_rules(principal: Principal, project: Project, text: str) -> str:
+    """Replace the project's fingerprint rules (validated; ValidationError names the line)."""
+    require_role(principal, project.organization, Role.ADMIN)
+    cleaned = fingerprinting.validate(text)
+    with transaction.atomic():
+        current, _ = ProjectErrorSettings.objects.select_for_update().get_or_create(project=project)
+        before = current.fingerprint_rules
+        current.fingerprint_rules = cleaned
+        current.save(update_fields=["fingerprint_rules"])
+        key_cache.clear()  # the cached key carries the project settings
+        transaction.on_commit(key_cache.clear)
+        audit.record(
+            principal.actor,
+            "errors.fingerprint_rules.update",
+            organization=project.organization,
+            target=project,
+            changes=audit.diff({"rules": before}, {"rules": cleaned}),
+        )
+    return cleaned
 
 
 def record_deploy(

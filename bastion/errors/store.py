@@ -27,7 +27,15 @@ from bastion.core.models import Organization, Project
 from bastion.errors import alerts, lifecycle, sql
 from bastion.errors.envelope import Item
 from bastion.errors.grouping import GROUPING_VERSION
-from bastion.errors.models import Attachment, Event, IgnoreRule, Issue, IssueUser, ItemCount
+from bastion.errors.models import (
+    Attachment,
+    Event,
+    IgnoreRule,
+    Issue,
+    IssueTagValue,
+    IssueUser,
+    ItemCount,
+)
 
 ISSUE_FIELDS = [
     "event_count",
@@ -48,6 +56,7 @@ ISSUE_FIELDS = [
     "regressed_at",
 ]
 MAX_LISTED_VALUES = 200
+MAX_TAGS_COUNTED = 50  # per event
 EVENT_COLUMNS = [
     "project_id",
     "issue_id",
@@ -253,10 +262,28 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
             [IssueUser(issue_id=i, user_hash=u) for i, u in sorted(new_users)],
         )
     sql.update_rows(Issue, ISSUE_FIELDS, list(issues.values()))
+    _count_tags(list(created.values()))
     _count_rule_matches(list(created.values()))
     _audit_transitions(transitions)
     alerts.after_store(list(created.values()), list(issues.values()), transitions)
     return created
+
+
+TAGGED_FIELDS = ("environment", "release", "level")
+
+
+def _count_tags(events: list[Event]) -> None:
+    """Add this batch's tag values to their issues' distributions (one upsert statement)."""
+    totals: dict[tuple[int, str, str], int] = {}
+    for event in events:
+        tags = event.data.get("tags") or {}
+        pairs = [(name, event.data.get(name)) for name in TAGGED_FIELDS]
+        for key, value in [*pairs, *tags.items()][:MAX_TAGS_COUNTED]:
+            if value not in (None, ""):
+                pair = (event.issue_id, str(key)[:200], str(value)[:200])
+                totals[pair] = totals.get(pair, 0) + 1
+    rows = [(*pair, n) for pair, n in sorted(totals.items())]
+    sql.add_counts(IssueTagValue, ("issue_id", "key", "value"), "count", rows)
 
 
 def _count_rule_matches(events: list[Event]) -> None:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from bastion.errors import alert_pages, audit_pages, pages, views
+from bastion.errors import alert_pages, audit_pages, grouping_pages, pages, views
 
 app_name = "errors"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(r"^.+/api/(?P<project_id>[^/]+)/store/$", views.store),
     # Pages, under the web UI's /o/<org>/ scheme (the module landing /o/<org>/errors/ is web's).
     path("o/<slug:org>/errors/<slug:project>/", pages.issues, name="issues"),
+    path("o/<slug:org>/errors/<slug:project>/issues/bulk/", pages.issues_bulk, name="issues-bulk"),
     path("o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/", pages.issue, name="issue"),
     path(
         "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/status/",
@@ -44,6 +45,16 @@ urlpatterns = [
         "o/<slug:org>/errors/<slug:project>/alerts/save/",
         alert_pages.alert_settings_save,
         name="alert-settings-save",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/fingerprint-rules/",
+        grouping_pages.fingerprint_rules,
+        name="fingerprint-rules",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/fingerprint-rules/save/",
+        grouping_pages.fingerprint_rules_save,
+        name="fingerprint-rules-save",
     ),
     path(
         "o/<slug:org>/errors/<slug:project>/ignore-rules/",

@@ -9,10 +9,12 @@ import uuid
 import brotli
 import pytest
 from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bastion.core.access import Principal
 from bastion.errors.ingest import MAX_ENVELOPE_BYTES
-from bastion.errors.models import Attachment, Event, Issue, ItemCount
+from bastion.errors.models import Attachment, Event, Issue, IssueTagValue, ItemCount
 from bastion.errors.services import update_dsn_key
 from tests.errors.conftest import Setup
 from tests.errors.helpers import envelope, event_payload
@@ -24,6 +26,7 @@ def assert_nothing_written() -> None:
     assert Issue.objects.count() == 0
     assert Attachment.objects.count() == 0
     assert ItemCount.objects.count() == 0
+    assert IssueTagValue.objects.count() == 0
 
 
 def _event_line() -> bytes:
@@ -54,6 +57,10 @@ BAD_ENVELOPES: dict[str, bytes] = {
     "event without event_id": b'{}\n{"type":"event"}\n' + _event_line() + b"\n",
     "bad event_id": b'{"event_id":"nope"}\n{"type":"event"}\n' + _event_line() + b"\n",
     "garbage bytes": bytes(range(256)) * 4,
+    # A good event followed by a broken item: the whole envelope is refused, the event too.
+    "good event then truncated attachment": envelope(event_payload())[1]
+    + b'{"type":"attachment","length":10000}\nx\n',
+    "good event then item header garbage": envelope(event_payload())[1] + b"\x00\xff{{\n{}\n",
 }
 
 
@@ -150,3 +157,15 @@ def test_unknown_key_wrong_project_and_disabled_key_are_403(client: Client, setu
 
 def test_get_is_405(client: Client, setup: Setup) -> None:
     assert client.get(url(setup)).status_code == 405
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(body=st.binary(max_size=3000), encoding=st.sampled_from(["", "gzip", "deflate", "br"]))
+def test_arbitrary_bodies_through_the_endpoint_get_a_4xx_never_a_5xx(
+    client: Client, setup: Setup, body: bytes, encoding: str
+) -> None:
+    headers = {**auth_header(setup), **({"Content-Encoding": encoding} if encoding else {})}
+    response = post(client, url(setup), body, **headers)
+    assert response.status_code in {200, 400, 413}, (body[:80], response.content)
+    if response.status_code != 200:
+        assert response.json()["detail"]

@@ -163,12 +163,13 @@ def test_ingest_of_a_known_issue_is_a_handful_of_queries(client: Client, setup: 
     with CaptureQueriesContext(connection) as queries:
         response = post(client, url(setup), body, **auth_header(setup))
     assert response.status_code == 200
-    # duplicate check, issue lock, affected-user check, event insert, issue update (the key is
-    # cached), plus transaction/savepoint statements.
+    # duplicate check, issue lock, affected-user check, event insert, issue update, tag-value
+    # upsert (the key is cached), plus transaction/savepoint statements.
     statements = [q["sql"] for q in queries.captured_queries]
     data_statements = [
         s
         for s in statements
         if not s.upper().startswith(("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT"))
     ]
-    assert len(data_statements) == 5, statements
+    assert len(data_statements) == 6, statements
+    assert 'INSERT INTO "errors_issuetagvalue"' in data_statements[-1]
