@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -164,7 +165,14 @@ def test_the_scheduler_applies_the_retention_at_its_first_tick() -> None:
     old, new = deliver([run_address(run)]), deliver([run_address(run)])
     MailMessage.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=30))
     stop = threading.Event()
-    worker = threading.Thread(target=scheduler.run, args=(stop, 0.2))
+
+    def loop() -> None:
+        try:
+            scheduler.run(stop, 0.2)
+        finally:
+            connections.close_all()  # this thread's own connections (PostgreSQL drops the db)
+
+    worker = threading.Thread(target=loop)
     worker.start()
     try:
         for _ in range(100):  # at most ~20 s
