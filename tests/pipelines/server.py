@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.cli.conftest import BASTION, Cli
 
@@ -131,3 +132,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+@pytest.fixture
+def server(cli: Cli, tmp_path: Path) -> Iterator[Server]:
+    """A started server for one test (import it with ``cli`` and ``cli_template``)."""
+    running = Server(cli, tmp_path)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from bastion.agent.checkout import CheckoutFailed, checkout
 from bastion.pipelines.repository import repository_problem
 from tests.cli.conftest import Cli, cli, cli_template  # noqa: F401  (fixtures)
-from tests.pipelines.server import Server, wait_until
+from tests.pipelines.server import Server, server, wait_until  # noqa: F401  (fixture)
 
 STEPS = """steps:
   - key: show
@@ -83,23 +82,14 @@ def test_dangerous_repository_addresses_are_refused(url: str, tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.fixture
-def server(cli: Cli, tmp_path: Path) -> Iterator[Server]:  # noqa: F811
-    running = Server(cli, tmp_path)
-    try:
-        running.start()
-        yield running
-    finally:
-        running.stop()
-
-
 def _step(build: dict[str, Any], key: str) -> dict[str, Any]:
     return next(s for s in build["steps"] if s["key"] == key)
 
 
 @pytest.mark.slow
 def test_pipeline_from_the_repository_runs_in_fresh_checkouts_on_real_agents(
-    server: Server, repo: tuple[Path, str, str]
+    server: Server,  # noqa: F811
+    repo: tuple[Path, str, str],
 ) -> None:
     path, first, _ = repo
     created = server.cli.run(
