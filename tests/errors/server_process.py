@@ -9,9 +9,11 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -129,3 +131,35 @@ def execute(db: Path, sql: str) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def post_envelopes(
+    port: int, project_id: str, key: str, bodies: list[bytes], connections: int = 8
+) -> list[int]:
+    """Post the envelopes from ``connections`` keep-alive connections at once; the statuses."""
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def send(chunk: list[bytes]) -> None:
+        conn = HTTPConnection("127.0.0.1", port, timeout=120)
+        for body in chunk:
+            conn.request(
+                "POST",
+                f"/api/{project_id}/envelope/",
+                body=body,
+                headers={"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"},
+            )
+            response = conn.getresponse()
+            response.read()
+            with lock:
+                statuses.append(response.status)
+        conn.close()
+
+    threads = [
+        threading.Thread(target=send, args=(bodies[i::connections],)) for i in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return statuses

@@ -5,8 +5,6 @@ ONE alert."""
 
 from __future__ import annotations
 
-import threading
-from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from tests.errors.server_process import (
     free_port,
     gunicorn,
     migrate_and_create_project,
+    post_envelopes,
     process,
     query,
     run_python,
@@ -74,34 +73,6 @@ def _storm(count: int) -> list[bytes]:
     return captured
 
 
-def _post_all(port: int, project_id: str, key: str, bodies: list[bytes]) -> list[int]:
-    """Post from 8 connections at once (both web processes get some); the statuses."""
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def send(chunk: list[bytes]) -> None:
-        conn = HTTPConnection("127.0.0.1", port, timeout=120)
-        for body in chunk:
-            conn.request(
-                "POST",
-                f"/api/{project_id}/envelope/",
-                body=body,
-                headers={"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"},
-            )
-            response = conn.getresponse()
-            response.read()
-            with lock:
-                statuses.append(response.status)
-        conn.close()
-
-    threads = [threading.Thread(target=send, args=(bodies[i::8],)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=600)
-    return statuses
-
-
 def test_500_events_of_a_new_issue_yield_one_alert(tmp_path: Path) -> None:
     port = free_port()
     env = server_env(tmp_path, port, BASTION_INGEST_GROUP_COMMIT="true")
@@ -114,7 +85,7 @@ def test_500_events_of_a_new_issue_yield_one_alert(tmp_path: Path) -> None:
             gunicorn(env, port, workers=2),
             process(env, "-m", "bastion", "worker", "--interval", "0.2"),
         ):
-            assert _post_all(port, project_id, key, bodies) == [200] * 500
+            assert post_envelopes(port, project_id, key, bodies) == [200] * 500
             # Every 200 is a committed event, and its alert (if any) a queued task.
             assert query(db, "SELECT count(*), sum(event_count) FROM errors_issue") == [(1, 500)]
             wait_for(lambda: not query(db, PENDING_TASKS), "the worker to run every task", 180)

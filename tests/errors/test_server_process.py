@@ -10,16 +10,16 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
 import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
+
+from tests.errors.server_process import post_envelopes
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,29 +107,7 @@ def test_concurrent_envelopes_are_all_stored_and_grouped(
 ) -> None:
     port, project_id, key, db = server
     bodies = _capture(60)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def send(chunk: list[bytes]) -> None:
-        conn = HTTPConnection("127.0.0.1", port, timeout=30)
-        for body in chunk:
-            conn.request(
-                "POST",
-                f"/api/{project_id}/envelope/",
-                body=body,
-                headers={"X-Sentry-Auth": f"Sentry sentry_key={key}, sentry_version=7"},
-            )
-            response = conn.getresponse()
-            response.read()
-            with lock:
-                statuses.append(response.status)
-        conn.close()
-
-    threads = [threading.Thread(target=send, args=(bodies[i::6],)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
+    statuses = post_envelopes(port, project_id, key, bodies, connections=6)
     assert statuses == [200] * 60
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
