@@ -136,7 +136,8 @@ def find_key(public_key: str, project_id: str) -> DsnKey:
 
 
 class RateLimiter:
-    """Events per minute per key, in a fixed one-minute window, in this process.
+    """Events per minute per key, in this process: a one-minute window that opens at the key's
+    first event (not at the wall clock's minute, so a burst is never split across two windows).
 
     Each web process counts on its own (no shared write on the hot path), so with N processes
     a key may get up to N times its limit; the limit protects the server, not a billing plan.
@@ -144,22 +145,21 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._windows: dict[int, tuple[int, int]] = {}
+        self._windows: dict[int, tuple[float, int]] = {}
 
     def hit(self, key_id: int, limit: int, now: float | None = None) -> int | None:
         """Count one event; return seconds to wait when over the limit, else None."""
         if limit <= 0:
             return None
-        now = time.time() if now is None else now
-        window = int(now // 60)
+        now = time.monotonic() if now is None else now
         with self._lock:
-            current, count = self._windows.get(key_id, (window, 0))
-            if current != window:
-                count = 0
+            opened, count = self._windows.get(key_id, (now, 0))
+            if now - opened >= 60:
+                opened, count = now, 0
             if count >= limit:
-                self._windows[key_id] = (window, count)
-                return max(1, int((window + 1) * 60 - now) + 1)
-            self._windows[key_id] = (window, count + 1)
+                self._windows[key_id] = (opened, count)
+                return max(1, int(opened + 60 - now) + 1)
+            self._windows[key_id] = (opened, count + 1)
         return None
 
     def reset(self) -> None:
