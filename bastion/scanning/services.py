@@ -288,6 +288,13 @@ def record_scan_result(actor: Actor, scan: Scan, report: dict[str, Any]) -> Inge
     now = timezone.now()
     counts = {"new": 0, "reopened": 0, "seen_again": 0}
     with transaction.atomic():
+        # Claim the scan first: the post-commit hook and the scheduler's sweep may both store
+        # the same report; the second finds the scan settled and stores nothing.
+        settled = (ScanState.FINISHED, ScanState.FAILED, ScanState.CANCELED)
+        final = ScanState.FAILED if report.get("error") else ScanState.FINISHED
+        claim = Scan.objects.filter(pk=scan.pk).exclude(state__in=settled)
+        if not claim.update(state=final, finished_at=now):
+            return Ingested(0, 0, 0, 0)
         seen: set[str] = set()
         for data in report.get("findings", []):
             counts[_apply_finding(scan, data, now)] += 1
