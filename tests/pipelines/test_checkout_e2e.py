@@ -5,6 +5,7 @@ checkout of the build's commit with the Buildkite variables."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from bastion.agent.checkout import CheckoutFailed, checkout
 from bastion.pipelines.repository import repository_problem
-from tests.cli.conftest import Cli, cli, cli_template  # noqa: F401  (fixtures)
+from tests.cli.conftest import BASTION, Cli, cli, cli_template  # noqa: F401  (fixtures)
 from tests.pipelines.server import Server, server, wait_until  # noqa: F401  (fixture)
 
 STEPS = """steps:
@@ -90,8 +91,11 @@ def _step(build: dict[str, Any], key: str) -> dict[str, Any]:
 def test_pipeline_from_the_repository_runs_in_fresh_checkouts_on_real_agents(
     server: Server,  # noqa: F811
     repo: tuple[Path, str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     path, first, _ = repo
+    # The upload step runs `bastion`, installed on the agent's PATH (here: the test's venv).
+    monkeypatch.setenv("PATH", f"{Path(BASTION).parent}:{os.environ.get('PATH', '')}")
     created = server.cli.run(
         "pipeline", "create", "acme/app", "--repository", f"file://{path}", "--json", check=True
     )
