@@ -28,9 +28,17 @@ pytestmark = [
 def _done(scan: Scan) -> bool:
     """Also runs the scheduler's sweep (no scheduler runs here) in case the post-finish hook
     lost a race for the in-memory SQLite database, whose shared cache locks whole tables."""
+    # The live server shares the test's in-memory SQLite connection, so a scan can look finished
+    # while its report is still being stored: wait for the last row that storing writes.
+    last = "finding.retest_result" if scan.retest_of_id else "scan.finish"
+    target_id = str(scan.retest_of_id or scan.pk)
     try:
         signals.sweep()
-        return Scan.objects.filter(pk=scan.pk, state=ScanState.FINISHED).exists()
+        return Scan.objects.filter(
+            pk=scan.pk, state=ScanState.FINISHED
+        ).exists() and AuditEvent.objects.filter(action=last, object_id=target_id).count() >= (
+            Scan.objects.filter(retest_of_id=scan.retest_of_id).count() if scan.retest_of_id else 1
+        )
     except OperationalError:
         return False
 
