@@ -64,9 +64,7 @@ org_patterns = [
     path("settings/tokens/new/", settings.token_create, name="token-create"),
     path("settings/tokens/<int:token_id>/revoke/", settings.token_revoke, name="token-revoke"),
     path("settings/notifications/", notifications.channels, name="notifications"),
-    path(
-        "settings/notifications/new/", notifications.channel_create, name="notification-create"
-    ),
+    path("settings/notifications/new/", notifications.channel_create, name="notification-create"),
     path(
         "settings/notifications/<int:channel_id>/test/",
         notifications.channel_test,
