@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bastion.agent import executors
+from bastion.core.models import AuditEvent
 from bastion.jobs.models import Job
 from bastion.scanning import services
-from bastion.scanning.models import FindingState, Scan, ScanState
+from bastion.scanning.models import FindingState, ScanState
 from tests.agent.conftest import Agents, wait_for
 from tests.jobs.helpers import World
 from tests.labs.raw import serve_raw, slow_drip
@@ -39,8 +40,13 @@ def test_scan_job_on_a_real_agent_stores_findings(agents: Agents, vulnerable_lab
     assert scan.job is not None
     wait_for(lambda: finished(scan.job), timeout=60)
     # Nobody syncs by hand: the server's job-finish hook stored the uploaded report.
-    wait_for(lambda: Scan.objects.filter(pk=scan.pk, state=ScanState.FINISHED).exists())
+    # The live server may share the test's in-memory SQLite connection, so the scan can look
+    # finished while its report is still being stored: wait for the audit row written last.
+    wait_for(
+        lambda: AuditEvent.objects.filter(action="scan.finish", object_id=str(scan.pk)).exists()
+    )
     scan.refresh_from_db()
+    assert scan.state == ScanState.FINISHED
     assert scan.job is not None and scan.job.artifacts.filter(path="scan-result.json").exists()
     found = {
         (
