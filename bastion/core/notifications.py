@@ -38,7 +38,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from bastion.core import audit, crypto
-from bastion.core.access import Principal, require_role
+from bastion.core.access import Principal, get_scoped_or_404, require_role
 from bastion.core.models import (
     NotificationChannel,
     NotificationDelivery,
@@ -448,6 +448,21 @@ def send_test(principal: Principal, channel: NotificationChannel) -> Notificatio
 def channels_for(principal: Principal, organization: Organization) -> QuerySet[NotificationChannel]:
     require_role(principal, organization, Role.VIEWER)
     return NotificationChannel.objects.filter(organization=organization).order_by("name")
+
+
+def get_channel_for(
+    principal: Principal, organization: Organization, channel_id: int, minimum: str = Role.ADMIN
+) -> NotificationChannel:
+    """One channel of ``organization`` (404 outside the caller's scope, 403 below ``minimum``)."""
+    return get_scoped_or_404(
+        principal,
+        channels_for(principal, organization),
+        channel_id,
+        org_path="organization",
+        what="notification channel",
+        minimum=minimum,
+        organization=organization,
+    )
 
 
 def deliveries_for(

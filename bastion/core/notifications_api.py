@@ -12,7 +12,7 @@ from ninja.responses import Status
 
 from bastion.core import access, notifications
 from bastion.core.api import ORG, READ_ERRORS, WRITE_ERRORS, principal_of
-from bastion.core.models import NotificationChannel, NotificationDelivery, Organization, Role
+from bastion.core.models import NotificationChannel, NotificationDelivery, Role
 
 router = Router(tags=["notifications"])
 CHANNELS = ORG + "/notification-channels"
@@ -98,16 +98,8 @@ class DeliveryFilters(Schema):
 
 def _channel(request: HttpRequest, org: str, channel_id: int, minimum: str) -> NotificationChannel:
     principal = principal_of(request)
-    organization: Organization = access.get_organization_for(principal, org)
-    return access.get_scoped_or_404(
-        principal,
-        notifications.channels_for(principal, organization),
-        channel_id,
-        org_path="organization",
-        what="notification channel",
-        minimum=minimum,
-        organization=organization,
-    )
+    organization = access.get_organization_for(principal, org)
+    return notifications.get_channel_for(principal, organization, channel_id, minimum)
 
 
 @router.get(CHANNELS, response={200: list[NotificationChannelOut], **READ_ERRORS})

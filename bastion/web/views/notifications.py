@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
-from bastion.core import access, notifications
+from bastion.core import notifications
 from bastion.core.models import NotificationChannel, Organization, Role
 from bastion.web.views._common import apply_errors, org_action, org_page, page, principal_of
 
@@ -56,16 +56,7 @@ def _page(
 def _channel(
     request: HttpRequest, organization: Organization, channel_id: int
 ) -> NotificationChannel:
-    principal = principal_of(request)
-    return access.get_scoped_or_404(
-        principal,
-        notifications.channels_for(principal, organization),
-        channel_id,
-        org_path="organization",
-        what="notification channel",
-        minimum=Role.ADMIN,
-        organization=organization,
-    )
+    return notifications.get_channel_for(principal_of(request), organization, channel_id)
 
 
 @org_page(Role.VIEWER)
