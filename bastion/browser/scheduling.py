@@ -17,7 +17,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
-from django.utils import timezone
 
 from bastion.browser import runs
 from bastion.browser.models import Environment, Suite, SuiteSchedule
@@ -64,19 +63,11 @@ def get_suite_schedule_for(
 
 def next_runs(row: SuiteSchedule, count: int = NEXT_RUNS_SHOWN) -> list[datetime]:
     """The next runs, in the schedule's own time zone (what the page and the API show)."""
-    if not row.schedule.enabled:
-        return []
-    return schedules.next_runs(row.schedule.cron, row.schedule.timezone, timezone.now(), count)
+    return schedules.upcoming(row.schedule, count)
 
 
 def _validate(suite: Suite, spec: SuiteScheduleSpec) -> SuiteScheduleSpec:
-    cron = " ".join(spec.cron.split())
-    if not cron or len(cron) > 100:
-        raise ValidationError({"cron": ["A cron expression of at most 100 characters."]})
-    if len(cron.split()) != 5:
-        raise ValidationError({"cron": ["Use five fields: minute hour day month weekday."]})
-    tz = spec.timezone.strip() or "UTC"
-    schedules.validate(cron, tz)
+    cron, tz = schedules.clean(spec.cron, spec.timezone)
     if spec.environment is not None and spec.environment.project_id != suite.project_id:
         raise ValidationError({"environment": ["Choose an environment of the suite's project."]})
     return SuiteScheduleSpec(cron, tz, spec.environment, spec.enabled)
@@ -105,19 +96,16 @@ def create_suite_schedule(
     if SuiteSchedule.objects.filter(suite=suite).count() >= MAX_PER_SUITE:
         raise ValidationError({"cron": [f"At most {MAX_PER_SUITE} schedules per suite."]})
     with transaction.atomic():
-        core = Schedule.objects.create(
-            organization=organization,
-            kind=KIND,
-            object_id="",
+        core = schedules.create(
+            organization,
+            KIND,
             name=_name(suite, spec.environment),
             cron=spec.cron,
-            timezone=spec.timezone,
+            tz=spec.timezone,
             enabled=spec.enabled,
-            next_run_at=schedules.first_run(spec.cron, spec.timezone, spec.enabled),
         )
         row = SuiteSchedule.objects.create(suite=suite, environment=spec.environment, schedule=core)
-        core.object_id = str(row.pk)
-        core.save(update_fields=["object_id"])
+        schedules.link(core, row)
         audit.record(
             principal.actor,
             "browser.schedule.create",

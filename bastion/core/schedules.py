@@ -12,7 +12,7 @@ from django.db.models import Model
 from django.db.models.signals import post_delete
 from django.utils import timezone
 
-from bastion.core.models import Schedule
+from bastion.core.models import Organization, Schedule
 
 ScheduleHandler = Callable[[Schedule, datetime], None]
 _handlers: dict[str, ScheduleHandler] = {}
@@ -41,6 +41,19 @@ def validate(cron: str, tz: str) -> None:
         raise ValidationError({"cron": [f"Not a valid cron expression: {cron!r}."]})
 
 
+def clean(cron: str, tz: str) -> tuple[str, str]:
+    """A person's cron expression and time zone, normalized (spaces folded, UTC when empty) and
+    validated as five fields; what every kind of schedule stores."""
+    cron = " ".join(cron.split())
+    if not cron or len(cron) > 100:
+        raise ValidationError({"cron": ["A cron expression of at most 100 characters."]})
+    if len(cron.split()) != 5:
+        raise ValidationError({"cron": ["Use five fields: minute hour day month weekday."]})
+    tz = tz.strip() or "UTC"
+    validate(cron, tz)
+    return cron, tz
+
+
 def next_runs(cron: str, tz: str, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` run times after ``after``, evaluated in the schedule's time zone."""
     zone = ZoneInfo(tz)
@@ -51,11 +64,41 @@ def next_runs(cron: str, tz: str, after: datetime, count: int = 1) -> list[datet
     return [iterator.get_next(datetime) for _ in range(count)]
 
 
+def upcoming(schedule: Schedule, count: int = 3) -> list[datetime]:
+    """A schedule's next ``count`` runs from now (none while it is paused), for pages and APIs."""
+    if not schedule.enabled:
+        return []
+    return next_runs(schedule.cron, schedule.timezone, timezone.now(), count)
+
+
 def first_run(cron: str, tz: str, enabled: bool = True) -> datetime | None:
     """When a new or edited schedule fires first (None while it is paused)."""
     if not enabled:
         return None
     return next_runs(cron, tz, timezone.now())[0]
+
+
+def create(
+    organization: Organization, kind: str, *, name: str, cron: str, tz: str, enabled: bool
+) -> Schedule:
+    """A new core schedule of ``kind``; the caller links its own row and sets ``object_id``
+    (see ``link``). Call it inside the caller's action (its transaction, its audit row)."""
+    return Schedule.objects.create(
+        organization=organization,
+        kind=kind,
+        object_id="",
+        name=name,
+        cron=cron,
+        timezone=tz,
+        enabled=enabled,
+        next_run_at=first_run(cron, tz, enabled),
+    )
+
+
+def link(schedule: Schedule, row: Model) -> None:
+    """Point a core schedule at the app row that says what it fires."""
+    schedule.object_id = str(row.pk)
+    schedule.save(update_fields=["object_id"])
 
 
 def reschedule(schedule: Schedule, *, cron: str, tz: str, enabled: bool, name: str) -> None:

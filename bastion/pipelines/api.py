@@ -17,6 +17,7 @@ from bastion.jobs.services import get_cluster_for
 from bastion.pipelines import access, services
 from bastion.pipelines.job_api import router as job_router
 from bastion.pipelines.models import Build
+from bastion.pipelines.schedule_api import router as schedule_router
 from bastion.pipelines.schemas import (
     BuildIn,
     BuildOut,
@@ -30,6 +31,7 @@ from bastion.pipelines.schemas import (
 router = Router(tags=["pipelines"])
 # What a running job does to its own build, with its job token: /api/v1/agent/jobs/{job_id}/...
 router.add_router("/agent", job_router)
+router.add_router("/", schedule_router)
 MAX_PAGE = 100
 BASE = "/organizations/{org}/pipelines"
 

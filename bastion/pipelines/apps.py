@@ -6,6 +6,7 @@ class PipelinesConfig(AppConfig):
     label = "pipelines"
 
     def ready(self) -> None:
-        from bastion.pipelines import signals
+        from bastion.pipelines import scheduling, signals
 
         signals.connect()
+        scheduling.connect()  # also registers the pipelines.build schedule handler

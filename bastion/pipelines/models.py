@@ -41,6 +41,30 @@ class Pipeline(models.Model):
         return f"{self.organization.slug}/{self.slug}"
 
 
+class PipelineSchedule(models.Model):
+    """When a pipeline builds by itself: a core ``Schedule`` (cron + time zone, kind
+    ``pipelines.build``, enabled flag) and what each scheduled build gets (Buildkite's
+    "Scheduled build": branch, commit, message and env)."""
+
+    pipeline = models.ForeignKey(Pipeline, on_delete=models.CASCADE, related_name="schedules")
+    schedule = models.OneToOneField(
+        "core.Schedule", on_delete=models.CASCADE, related_name="pipeline_schedule"
+    )
+    label = models.CharField(max_length=200, blank=True, default="")
+    branch = models.CharField(max_length=200)
+    commit = models.CharField(max_length=100, default="HEAD")
+    message = models.CharField(max_length=500, blank=True, default="")
+    env = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pipeline_id", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline} on {self.schedule.cron}"
+
+
 class BuildState(models.TextChoices):
     SCHEDULED = "scheduled", "Scheduled"
     RUNNING = "running", "Running"
@@ -75,6 +99,10 @@ class Build(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The cron schedule that started this build (source "schedule"), if any.
+    schedule = models.ForeignKey(
+        "PipelineSchedule", on_delete=models.SET_NULL, null=True, blank=True, related_name="builds"
+    )
     # The trigger step (of another build) that created this build, if any.
     triggered_from = models.ForeignKey(
         "BuildStep", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -51,6 +51,9 @@ class BuildSummaryOut(Schema):
     message: str
     state: str
     source: str
+    schedule_id: int | None = Field(
+        None, description="The pipeline schedule that started the build (source: schedule)."
+    )
     created_by: str
     created_at: datetime
     started_at: datetime | None
@@ -66,6 +69,7 @@ class BuildSummaryOut(Schema):
             message=build.message,
             state=build.state,
             source=build.source,
+            schedule_id=build.schedule_id,
             created_by=build.created_by,
             created_at=build.created_at,
             started_at=build.started_at,

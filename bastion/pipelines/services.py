@@ -30,6 +30,7 @@ from bastion.pipelines.models import (
     BuildState,
     BuildStep,
     Pipeline,
+    PipelineSchedule,
     StepState,
 )
 from bastion.pipelines.repository import check_repository
@@ -58,7 +59,7 @@ def check_yaml(text: str) -> Definition:
         raise ValidationError({"yaml": exc.messages()}) from exc
 
 
-def _check_env(env: Mapping[str, Any], field: str = "env") -> dict[str, str]:
+def check_env(env: Mapping[str, Any], field: str = "env") -> dict[str, str]:
     if len(env) > MAX_ENV:
         raise ValidationError({field: [f"At most {MAX_ENV} variables."]})
     bad = [k for k in env if not isinstance(k, str) or not _ENV_NAME.match(k)]
@@ -256,6 +257,7 @@ def _new_build(
     source: str,
     created_by: str,
     triggered_from: BuildStep | None = None,
+    schedule: PipelineSchedule | None = None,
 ) -> Build:
     Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()
     number = (pipeline.builds.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -272,6 +274,7 @@ def _new_build(
         pipeline_yaml=pipeline.yaml,
         created_by=created_by[:200],
         triggered_from=triggered_from,
+        schedule=schedule,
     )
     build.save()
     try:
@@ -285,7 +288,8 @@ def _new_build(
         organization=pipeline.organization,
         target=build,
         object_repr=f"{pipeline}#{number}",
-        changes={"branch": branch, "commit": commit, "source": source, "env": sorted(env)},
+        changes={"branch": branch, "commit": commit, "source": source, "env": sorted(env)}
+        | ({"schedule": schedule.pk} if schedule is not None else {}),
     )
     return build
 
@@ -300,6 +304,7 @@ def create_build(
     env: Mapping[str, Any] | None = None,
     meta_data: Mapping[str, Any] | None = None,
     source: str = "api",
+    schedule: PipelineSchedule | None = None,
 ) -> Build:
     """Start a build; its first steps are scheduled before this returns."""
     require_role(principal, pipeline.organization, Role.MEMBER)
@@ -308,7 +313,7 @@ def create_build(
         raise ValidationError({"branch": ["The branch must have 1 to 200 characters."]})
     if not commit.strip() or len(commit) > 100:
         raise ValidationError({"commit": ["The commit must have 1 to 100 characters."]})
-    checked_env = _check_env(env or {})
+    checked_env = check_env(env or {})
     checked_meta = {str(k): str(v) for k, v in (meta_data or {}).items()}
     with transaction.atomic():
         build = _new_build(
@@ -321,6 +326,7 @@ def create_build(
             meta_data=checked_meta,
             source=source,
             created_by=principal.actor.label,
+            schedule=schedule,
         )
         scheduler.advance_build(build.pk)
     build.refresh_from_db()
@@ -351,7 +357,7 @@ def trigger_build(parent: Build, row: BuildStep, step: TriggerStep) -> Build:
         branch=step.build.branch or target.default_branch,
         commit=step.build.commit or "HEAD",
         message=step.build.message if step.build.message is not None else parent.message,
-        env=_check_env(step.build.env),
+        env=check_env(step.build.env),
         meta_data=dict(step.build.meta_data),
         source="trigger_job",
         created_by=parent.created_by,

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bastion.pipelines import policy_views, views
+from bastion.pipelines import policy_views, schedule_views, views
 
 BUILD = "pipelines/<slug:pipeline>/builds/<int:number>/"
 
@@ -20,4 +20,5 @@ patterns = [
         policy_views.update,
         name="cluster-policy",
     ),
+    *schedule_views.patterns,
 ]

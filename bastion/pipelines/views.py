@@ -14,7 +14,7 @@ from bastion.core.access import projects_for
 from bastion.core.models import Organization, Role
 from bastion.jobs.models import Job
 from bastion.jobs.services import agents_for
-from bastion.pipelines import access, scheduler, services, verification_pages
+from bastion.pipelines import access, scheduler, scheduling, services, verification_pages
 from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline, StepState
 from bastion.pipelines.yaml import BlockStep, SelectField
 from bastion.pipelines.yaml.steps import Field
@@ -23,6 +23,7 @@ from bastion.web.views._common import org_action, org_page, page, principal_of
 LAST_BUILDS = 5
 BUILDS_PAGE = 50
 POLL_S = 2
+COMMON_ZONES = ("UTC", "Europe/Lisbon", "Europe/London", "Europe/Berlin", "America/New_York")
 
 
 @dataclass
@@ -60,11 +61,15 @@ def pipeline_detail(
     request: HttpRequest, organization: Organization, pipeline: str
 ) -> HttpResponse:
     found = _pipeline(request, organization, pipeline)
-    builds = list(access.builds_for(principal_of(request), found)[:BUILDS_PAGE])
+    principal = principal_of(request)
+    builds = list(access.builds_for(principal, found)[:BUILDS_PAGE])
+    schedule_rows = [
+        (row, scheduling.next_runs(row)) for row in scheduling.schedules_of(principal, found)
+    ]
     return page(
         request,
         "pipelines/pipeline.html",
-        {"pipeline": found, "builds": builds},
+        {"pipeline": found, "builds": builds, "schedules": schedule_rows, "zones": COMMON_ZONES},
         section="pipelines",
     )
 

@@ -16,7 +16,6 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from bastion.core import audit, schedules
 from bastion.core.access import Principal, get_scoped_or_404, require_role
@@ -73,19 +72,11 @@ def get_schedule_for(
 
 def next_runs(row: ScanSchedule, count: int = NEXT_RUNS_SHOWN) -> list[datetime]:
     """The next runs in the schedule's own time zone (what the page and the API show)."""
-    if not row.schedule.enabled:
-        return []
-    return schedules.next_runs(row.schedule.cron, row.schedule.timezone, timezone.now(), count)
+    return schedules.upcoming(row.schedule, count)
 
 
 def _validate(spec: ScheduleSpec, target: Target, cluster: Cluster) -> ScheduleSpec:
-    cron = " ".join(spec.cron.split())
-    if not cron or len(cron) > 100:
-        raise ValidationError({"cron": ["A cron expression of at most 100 characters."]})
-    if len(cron.split()) != 5:
-        raise ValidationError({"cron": ["Use five fields: minute hour day month weekday."]})
-    tz = spec.timezone.strip() or "UTC"
-    schedules.validate(cron, tz)
+    cron, tz = schedules.clean(spec.cron, spec.timezone)
     if spec.profile not in discover_profiles():
         raise ValidationError({"profile": [f"Unknown profile {spec.profile!r}."]})
     if cluster.organization_id != target.project.organization_id:
@@ -117,21 +108,18 @@ def create_schedule(
     if ScanSchedule.objects.filter(target=target).count() >= MAX_PER_TARGET:
         raise ValidationError({"cron": [f"At most {MAX_PER_TARGET} schedules per target."]})
     with transaction.atomic():
-        core = Schedule.objects.create(
-            organization=organization,
-            kind=KIND,
-            object_id="",
+        core = schedules.create(
+            organization,
+            KIND,
             name=spec.name or f"{spec.profile} scan of {target.name}",
             cron=spec.cron,
-            timezone=spec.timezone,
+            tz=spec.timezone,
             enabled=spec.enabled,
-            next_run_at=schedules.first_run(spec.cron, spec.timezone, spec.enabled),
         )
         row = ScanSchedule.objects.create(
             target=target, schedule=core, profile=spec.profile, cluster=cluster, queue=spec.queue
         )
-        core.object_id = str(row.pk)
-        core.save(update_fields=["object_id"])
+        schedules.link(core, row)
         audit.record(
             principal.actor,
             "scan_schedule.create",

@@ -36,7 +36,7 @@ from tests.api.conftest import ApiClient, Team, make_team
 from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
-from tests.pipelines.helpers import pipeline_world
+from tests.pipelines.helpers import pipeline_schedule_of, pipeline_world
 from tests.scanning.helpers import attachment_of, scanning_world
 from tests.scanning.report_helpers import report_of, schedule_and_report, schedule_of
 
@@ -62,6 +62,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "number": lambda w: str(w.build_number),
     "step_key": lambda w: "gate",
     "build_job_id": lambda w: str(w.build_job_id),
+    "pipeline_schedule_id": lambda w: str(pipeline_schedule_of(w.org, w.pipeline)),
     "issue_id": lambda w: str(w.issue_id),
     "key_id": lambda w: str(w.dsn_key_id),
     "test": lambda w: w.browser_test,

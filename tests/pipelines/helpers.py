@@ -122,4 +122,23 @@ def pipeline_world(
     dispatch.finish(job, 1)
     scheduler.advance_build(build.pk)  # what the post-commit hook does after a real finish
     build_job = BuildJob.objects.get(job=Job.objects.get(pk=job.pk))
+    pipeline_schedule_world(owner, pipeline)
     return pipeline.slug, build.number, build_job.pk
+
+
+def pipeline_schedule_world(owner: Principal, pipeline: Pipeline) -> int:
+    """A paused nightly schedule of ``pipeline`` for the page and API matrices."""
+    from bastion.pipelines import scheduling
+
+    spec = scheduling.BuildScheduleSpec(cron="0 2 * * *", enabled=False)
+    return scheduling.create_build_schedule(owner, pipeline, spec).pk
+
+
+def pipeline_schedule_of(org: Organization, pipeline: str) -> int:
+    """The schedule ``pipeline_schedule_world`` made for an organization's pipeline."""
+    from bastion.pipelines.models import PipelineSchedule
+
+    row = PipelineSchedule.objects.filter(
+        pipeline__organization=org, pipeline__slug=pipeline
+    ).first()
+    return row.pk if row is not None else 0

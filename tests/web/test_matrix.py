@@ -35,6 +35,7 @@ from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
 from tests.browser.schedule_helpers import schedule_world
 from tests.factories import make_member, make_org, make_project, make_user
+from tests.pipelines.helpers import pipeline_schedule_of, pipeline_schedule_world
 from tests.scanning.helpers import attachment_of, scanning_world
 from tests.scanning.report_helpers import report_of, schedule_and_report, schedule_of
 from tests.web.conftest import login_client, make_agent, make_cluster, make_job
@@ -69,7 +70,7 @@ ALL_PATTERNS = list(org_patterns())
 KNOWN_PARAMS = {
     "org", "job_id", "membership_id", "invitation_id", "token_id", "cluster", "pipeline", "number",
     "project", "test", "run_id", "message_id", "part", "suite", "environment",
-    "suite_schedule_id",
+    "suite_schedule_id", "pipeline_schedule_id",
     "target_id", "scan_id", "finding_id", "channel_id", "attachment_id",
     "schedule_id", "report_id",
 }  # fmt: skip
@@ -110,6 +111,7 @@ class Tenant:
             "scan_id": self.scanning[1],
             "finding_id": self.scanning[2],
             "schedule_id": schedule_of(self.scanning[0]),
+            "pipeline_schedule_id": pipeline_schedule_of(self.org, self.pipeline),
             "report_id": report_of(self.scanning[0]),
             "attachment_id": attachment_of(self.scanning[2]),
             "project": self.project,
@@ -148,6 +150,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
         principal, org, slug=f"{slug}-app", yaml="steps:\n  - block: Go?\n", cluster=cluster
     )
     build = pipelines.create_build(principal, pipeline)
+    pipeline_schedule_world(principal, pipeline)
     browser_test, browser_suite, browser_run_id = browser_world(principal, project)
     browser_env = browser_environment(principal, project)
     inbox_message_id = inbox_world(browser_run_id)
