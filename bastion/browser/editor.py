@@ -1,10 +1,14 @@
 """Editing a stored test the way the UI does: one step at a time, or the whole test as YAML.
 
-The operations work on the test's stored definition (the YAML format's structure, top-level
-steps numbered from 1); ``edit_steps`` applies one and saves the result through
+The operations work on the test's stored definition (the YAML format's structure, steps
+numbered from 1 in their list); ``edit_steps`` applies one and saves the result through
 ``services.save_test`` (validated, versioned, audited) in one transaction, refusing a stale
-edit (the test changed since the editor loaded it). Nested steps (inside ``if``/``while``/...)
-are edited through their block's fields or the YAML view.
+edit (the test changed since the editor loaded it).
+
+A step is addressed by its path, numbered as run results number it: ``3`` is the third
+top-level step, ``3.2`` the second step inside block step 3 (``if``/``while``/``repeat``/
+``for_each``), ``3.else.1`` the first of its ``else`` steps. An edit names the list it works in
+(``block``: ``""`` for the top level, ``"3"`` or ``"3.else"``) and a 1-based ``index`` in it.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from django.db import transaction
 
 from bastion.browser.models import StoredTest
 from bastion.browser.services import save_test
-from bastion.browser.spec.model import ACTIONS, COMMON_FIELDS
+from bastion.browser.spec import SpecError, load_test
+from bastion.browser.spec.model import ACTIONS, BLOCK_ACTIONS, COMMON_FIELDS
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Role
 
 MAX_STEPS = 500
 MAX_YAML = 1024 * 1024
+MAX_PATH = 100
 
 Op = Literal["add", "update", "move", "duplicate", "toggle", "delete"]
 OPS: tuple[str, ...] = ("add", "update", "move", "duplicate", "toggle", "delete")
@@ -41,13 +47,68 @@ FLAG_FIELDS = ("optional", "soft", "disabled", "screenshot")
 
 @dataclass(frozen=True)
 class StepEdit:
-    """One editor operation. ``index`` is 1-based; ``step`` is the new step for add/update;
-    ``delta`` is -1 (up) or +1 (down) for move."""
+    """One editor operation. ``index`` is 1-based in the list ``block`` names (``""``: the
+    top level); ``step`` is the new step for add/update; for move, ``to`` is the new position
+    (drag and drop) or else ``delta`` is -1 (up) or +1 (down)."""
 
     op: Op
     index: int = 0
     step: Mapping[str, Any] = field(default_factory=dict)
     delta: int = 0
+    block: str = ""
+    to: int = 0
+
+    @property
+    def path(self) -> str:
+        """The edited step's path (``3``, ``3.else.2``), as errors and results name it."""
+        return join_path(self.block, self.index)
+
+
+def join_path(block: str, index: int) -> str:
+    """The path of step ``index`` of the list ``block``: (``"3.else"``, 2) -> ``"3.else.2"``."""
+    return f"{block}.{index}" if block else str(index)
+
+
+def split_path(path: str) -> tuple[str, int]:
+    """``"3.else.2"`` -> (``"3.else"``, 2); ``"4"`` -> (``""``, 4); (``""``, 0) when not a path."""
+    block, _, last = path.strip().rpartition(".")
+    if not last.isdigit() or len(path) > MAX_PATH:
+        return "", 0
+    return block, int(last)
+
+
+def _no_block(block: str) -> ValidationError:
+    return ValidationError({"index": [f"There is no block of steps {block!r} in the test."]})
+
+
+def steps_list(definition: dict[str, Any], block: str) -> list[Any]:
+    """The (mutable) list of steps ``block`` names inside ``definition``."""
+    current = definition.get("steps")
+    if not isinstance(current, list):
+        current = definition["steps"] = list(current or [])
+    if not block:
+        return current
+    tokens = block.split(".")
+    if len(block) > MAX_PATH:
+        raise _no_block(block)
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        if not token.isdigit() or not 1 <= int(token) <= len(current):
+            raise _no_block(block)
+        step = current[int(token) - 1]
+        key = "steps"
+        if position + 1 < len(tokens) and tokens[position + 1] == "else":
+            key, position = "else_steps", position + 1
+        action = step.get("action") if isinstance(step, dict) else None
+        if action not in BLOCK_ACTIONS or (key == "else_steps" and action != "if"):
+            raise _no_block(block)
+        nested = step.get(key)
+        if not isinstance(nested, list):
+            nested = step[key] = []
+        current = nested
+        position += 1
+    return current
 
 
 def _index_error(index: int, count: int) -> ValidationError:
@@ -57,7 +118,7 @@ def _index_error(index: int, count: int) -> ValidationError:
 def apply_edit(definition: Mapping[str, Any], edit: StepEdit) -> dict[str, Any]:
     """The definition after ``edit`` (a copy); ValidationError for an impossible edit."""
     out = copy.deepcopy(dict(definition))
-    steps: list[Any] = list(out.get("steps") or [])
+    steps = steps_list(out, edit.block)
     count = len(steps)
     position = edit.index - 1
     if edit.op == "add":
@@ -71,6 +132,12 @@ def apply_edit(definition: Mapping[str, Any], edit: StepEdit) -> dict[str, Any]:
         raise _index_error(edit.index, count)
     elif edit.op == "update":
         steps[position] = dict(edit.step)
+    elif edit.op == "move" and edit.to:
+        if not 1 <= edit.to <= count:
+            raise ValidationError(
+                {"to": [f"There is no position {edit.to} (the list has {count})."]}
+            )
+        steps.insert(edit.to - 1, steps.pop(position))
     elif edit.op == "move":
         other = position + (1 if edit.delta > 0 else -1)
         if 0 <= other < count:
@@ -90,7 +157,6 @@ def apply_edit(definition: Mapping[str, Any], edit: StepEdit) -> dict[str, Any]:
         del steps[position]
     else:
         raise ValidationError({"op": [f"Unknown operation {edit.op!r}."]})
-    out["steps"] = steps
     return out
 
 
@@ -103,8 +169,31 @@ def edit_steps(
         current = StoredTest.objects.select_for_update().get(pk=test.pk)
         _check_version(current, expected_version)
         definition = apply_edit(current.definition, edit)
-        details = {"edit": edit.op, "index": edit.index}
+        details: dict[str, Any] = {"edit": edit.op, "index": edit.index}
+        if edit.block:
+            details["block"] = edit.block
+        if edit.op == "move" and edit.to:
+            details["to"] = edit.to
+        if edit.op in ("add", "update"):
+            _check_step(definition, edit)
         return save_test(principal, current.project, definition, current.slug, details)
+
+
+def _check_step(definition: Mapping[str, Any], edit: StepEdit) -> None:
+    """Refuse an added or edited step the format rejects, the problems of that step also
+    under its fields (the form shows them next to each field), every problem under
+    ``definition`` naming the step and the field."""
+    try:
+        load_test(dict(definition))
+    except SpecError as exc:
+        steps = steps_list(copy.deepcopy(dict(definition)), edit.block)
+        where = join_path(edit.block, edit.index or len(steps))
+        errors: dict[str, list[str]] = {"definition": [str(p) for p in exc.problems]}
+        for problem in exc.problems:
+            mine = problem.where == f"step {where}" or problem.where.startswith(f"step {where} ")
+            if mine and problem.field:
+                errors.setdefault(problem.field, []).append(problem.message)
+        raise ValidationError(errors) from exc
 
 
 def _check_version(test: StoredTest, expected: int | None) -> None:

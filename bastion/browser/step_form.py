@@ -83,7 +83,9 @@ HELP = {
     "exclude": "Selectors of dynamic content (clocks, ads), one per line.",
     "value": "Text; {{variables}} are replaced.",
     "files": "One path per line, relative to the agent's files folder.",
-    "params": "One name=value per line.",
+    "params": "One name=value per line, set as variables inside the module; pass a secret "
+    "as password={{password}}: it stays masked (****) in results, logs and variables used.",
+    "module": "The test to run here; its steps' results are shown under this step.",
     "steps": 'A YAML list of steps, e.g. - click: "#next"',
     "else_steps": "A YAML list of steps run when the condition is false.",
     "script": "An expression or function body; {{name|json}} inserts a variable as a string.",
@@ -113,10 +115,20 @@ class FieldView:
 @dataclass(frozen=True)
 class StepFormView:
     action: str
-    index: int  # 0: a new step
+    index: str  # the edited step's path (3, 3.1, 3.else.2); "": a new step
     fields: list[FieldView]
     flags: list[FieldView]
     errors: list[str] = field(default_factory=list)
+    block: str = ""  # a new step: the list it goes in ("": the top level)
+
+    @property
+    def where(self) -> str:
+        """Where a new step goes, for the form's heading."""
+        if not self.block:
+            return ""
+        if self.block.endswith(".else"):
+            return f"in the else steps of step {self.block.removesuffix('.else')}"
+        return f"in step {self.block}"
 
 
 def kinds() -> list[tuple[str, list[str]]]:
@@ -142,22 +154,31 @@ def _widget(name: str) -> str:
 
 def step_form(
     action: str,
-    index: int,
+    index: str,
     initial: Mapping[str, str],
     errors: Mapping[str, list[str]] | None = None,
+    *,
+    modules: tuple[str, ...] = (),
+    block: str = "",
 ) -> StepFormView:
+    """The form of a step of kind ``action``; ``modules`` are the tests a module step may
+    import (a choice list; a stored name that is not one of them stays a choice)."""
     errors = errors or {}
     spec = ACTIONS[action]
+    choices = {**CHOICES}
+    if modules or initial.get("module"):
+        current = initial.get("module", "")
+        choices["module"] = modules + ((current,) if current and current not in modules else ())
 
     def view(name: str, required: bool, **extra: Any) -> FieldView:
         return FieldView(
             name=name,
             label=extra.pop("label", LABELS.get(name, name.replace("_", " ").capitalize())),
-            widget=extra.pop("widget", _widget(name)),
+            widget=extra.pop("widget", "select" if name in choices else _widget(name)),
             value=initial.get(name, ""),
             required=required,
             help=extra.pop("help", HELP.get(name, "")),
-            choices=CHOICES.get(name, ()),
+            choices=choices.get(name, ()),
             errors=tuple(errors.get(name, ())),
         )
 
@@ -181,7 +202,7 @@ def step_form(
         view("screenshot", False, label="Screenshot after this step", widget="checkbox"),
         view("disabled", False, label="Disabled (skipped)", widget="checkbox"),
     ]
-    return StepFormView(action, index, fields, flags, list(errors.get("form", ())))
+    return StepFormView(action, index, fields, flags, list(errors.get("form", ())), block)
 
 
 def summary(step: Mapping[str, Any]) -> str:

@@ -254,3 +254,152 @@ def test_each_step_shows_its_last_result_screenshot_and_the_duration_trend() -> 
         in page
     )
     assert '<svg class="trend"' in page and "failed · 0.94 s" in page
+
+
+def test_nested_steps_and_module_steps_are_edited_in_the_form() -> None:
+    world, client, org = _setup()
+    project = world.org.projects.get(slug="shop")
+    services.save_test(
+        world.principal,
+        project,
+        {"name": "Sign in", "import_only": True, "steps": [{"type": "#user", "value": "{{user}}"}]},
+    )
+    services.save_test(
+        world.principal,
+        project,
+        {
+            "name": "Checkout",
+            "start_url": "/",
+            "steps": [
+                {"if": "document.title === 'Shop'", "steps": [{"click": "#a"}, {"click": "#b"}]},
+                {"repeat": 2, "steps": [{"log": "again"}]},
+            ],
+        },
+    )
+    page = unescape(client.get(_url(org, "browser-test", test="checkout")).content.decode())
+    assert 'id="step-1-2"' in page and 'id="step-2-1"' in page
+    assert "?in=1#add-step" in page and "?in=1.else#add-step" in page
+    form = unescape(
+        client.get(_url(org, "browser-test", test="checkout") + "?edit=1.2").content.decode()
+    )
+    assert "Edit step 1.2: " in form and 'name="index" value="1.2"' in form
+
+    # Edit a nested step, add inside a block and to its else steps: conditional and optional.
+    _edit(client, org, {"op": "update", "index": "1.2", "action": "click", "target": "#c"})
+    _edit(
+        client,
+        org,
+        {"op": "add", "block": "1", "at": "1", "action": "wait", "ms": "50", "optional": "on"},
+    )
+    _edit(client, org, {"op": "add", "block": "1.else", "action": "log", "value": "no shop"})
+    _edit(
+        client,
+        org,
+        {"op": "update", "index": "2.1", "action": "log", "value": "again", "when": "true"},
+    )
+    steps = _steps()
+    assert steps[0]["steps"] == [
+        {"action": "wait", "ms": 50, "optional": True},
+        {"action": "click", "target": "css=#a"},
+        {"action": "click", "target": "css=#c"},
+    ]
+    assert steps[0]["else_steps"] == [{"action": "log", "value": "no shop"}]
+    assert steps[1]["steps"] == [{"action": "log", "value": "again", "when": "true"}]
+    add_form = client.get(_url(org, "browser-test", test="checkout") + "?add=click&in=1.else")
+    assert "New step in the else steps of step 1: " in unescape(add_form.content.decode())
+
+    # Drag and drop: move to a position, in a block and at the top level.
+    moved = _edit(client, org, {"op": "move", "index": "1.3", "to": "1"})
+    assert moved["Location"].endswith("#step-1-1")  # type: ignore[index]
+    assert [s.get("target") for s in _steps()[0]["steps"]] == ["css=#c", None, "css=#a"]
+    _edit(client, org, {"op": "move", "index": "2", "to": "1"})
+    assert [s["action"] for s in _steps()] == ["repeat", "if"]
+    edits = AuditEvent.objects.filter(action="browser.test.update").order_by("-pk")
+    assert edits[0].changes["edit"] == "move" and edits[0].changes["to"] == 1
+    assert edits[1].changes["block"] == "1" and edits[1].changes["to"] == 1
+
+    # A module step: the module is chosen from the project's tests, parameters as lines.
+    module_form = unescape(
+        client.get(_url(org, "browser-test", test="checkout") + "?add=module").content.decode()
+    )
+    assert '<option value="sign-in">' in module_form
+    _edit(
+        client,
+        org,
+        {
+            "op": "add",
+            "block": "2.else",
+            "action": "module",
+            "module": "sign-in",
+            "params": "user=ada\npassword={{password}}",
+        },
+    )
+    assert _steps()[1]["else_steps"][1] == {
+        "action": "module",
+        "module": "sign-in",
+        "params": {"user": "ada", "password": "{{password}}"},
+    }
+
+    # Bad input names the step and the field, next to the field too; nothing changes.
+    before = StoredTest.objects.get(slug="checkout")
+    bad = _edit(
+        client, org, {"op": "update", "index": "2.1", "action": "click", "target": "role=nope"}
+    )
+    text = unescape(bad.content.decode())  # type: ignore[attr-defined]
+    assert bad.status_code == 400  # type: ignore[attr-defined]
+    assert 'step 2.1 (click): field "target": invalid selector' in text
+    assert '<ul class="field-errors"><li>invalid selector' in text
+    params = _edit(
+        client,
+        org,
+        {"op": "update", "index": "2.else.2", "action": "module", "module": "sign-in",
+         "params": "user ada"},
+    )  # fmt: skip
+    assert params.status_code == 400  # type: ignore[attr-defined]
+    assert "Write one name=value per line" in unescape(params.content.decode())  # type: ignore[attr-defined]
+    missing = _edit(
+        client, org, {"op": "update", "index": "2.else.2", "action": "module", "module": "nope"}
+    )
+    assert 'step 2.else.2 (module): field "module"' in unescape(missing.content.decode())  # type: ignore[attr-defined]
+    for data in (
+        {"op": "move", "index": "1.9", "to": "1"},
+        {"op": "move", "index": "2.1", "to": "7"},
+        {"op": "add", "block": "2.1", "action": "log", "value": "x"},  # a click has no steps
+        {"op": "add", "block": "1.else", "action": "log", "value": "x"},  # repeat has no else
+        {"op": "delete", "index": "9.1"},
+    ):
+        assert _edit(client, org, data).status_code == 400, data  # type: ignore[attr-defined]
+    after = StoredTest.objects.get(slug="checkout")
+    assert (after.version, after.definition) == (before.version, before.definition)
+
+
+def test_nested_rows_show_their_last_result_a_loop_its_last_iteration() -> None:
+    from bastion.web.views.browser_editor import _step_rows
+
+    test = StoredTest(
+        definition={
+            "steps": [
+                {"action": "repeat", "times": 2, "steps": [{"action": "log", "value": "x"}]},
+                {
+                    "action": "if",
+                    "script": "true",
+                    "steps": [{"action": "log", "value": "y"}],
+                    "else_steps": [{"action": "log", "value": "z"}],
+                },
+            ]
+        }
+    )
+    last = {
+        "steps": [
+            {"index": "1", "status": "passed"},
+            {"index": "1.1.1", "status": "passed", "duration_ms": 1},
+            {"index": "1.2.1", "status": "failed", "duration_ms": 2},
+            {"index": "2", "status": "passed"},
+            {"index": "2.1", "status": "passed", "duration_ms": 3},
+        ]
+    }
+    rows = {row["index"]: row for row in _step_rows(test, last)}
+    assert list(rows) == ["1", "1.1", "2", "2.1", "2.else.1"]
+    assert rows["1.1"]["last"]["duration_ms"] == 2 and rows["1.1"]["depth"] == 1
+    assert rows["2.1"]["last"]["duration_ms"] == 3
+    assert rows["2.else.1"]["last"] is None

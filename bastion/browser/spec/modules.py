@@ -52,11 +52,18 @@ class DirectoryModules:
 
 
 def iter_module_steps(steps: tuple[Step, ...]) -> Iterator[Step]:
-    for step in steps:
+    for _, step in module_steps_at(steps):
+        yield step
+
+
+def module_steps_at(steps: tuple[Step, ...], prefix: str = "") -> Iterator[tuple[str, Step]]:
+    """The module steps with their paths as errors and results number them (``3.else.1``)."""
+    for position, step in enumerate(steps, start=1):
+        path = f"{prefix}{position}"
         if step.action == "module":
-            yield step
-        yield from iter_module_steps(step.steps)
-        yield from iter_module_steps(step.else_steps)
+            yield path, step
+        yield from module_steps_at(step.steps, f"{path}.")
+        yield from module_steps_at(step.else_steps, f"{path}.else.")
 
 
 def check_modules(test: BrowserTest, resolve: ModuleResolver) -> None:
@@ -64,8 +71,10 @@ def check_modules(test: BrowserTest, resolve: ModuleResolver) -> None:
     problems: list[Problem] = []
 
     def visit(current: BrowserTest, chain: tuple[str, ...]) -> None:
-        for step in iter_module_steps(current.steps):
-            where = f"module {' > '.join(chain)}" if len(chain) > 1 else f"test {chain[0]!r}"
+        for path, step in module_steps_at(current.steps):
+            where = f"step {path} (module)"
+            if len(chain) > 1:
+                where = f"module {' > '.join(chain[1:])}: {where}"
             if step.module in chain:
                 cycle = " > ".join((*chain, step.module))
                 problems.append(Problem(where, "module", f"import cycle: {cycle}"))

@@ -9,6 +9,9 @@ a refused edit re-renders the page with the errors next to the fields (400), not
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +24,7 @@ from bastion.browser import catalog, editor, services, vault
 from bastion.browser.history import history_of
 from bastion.browser.models import StoredTest
 from bastion.browser.spec import ACTIONS, dump_test, load_test
+from bastion.browser.spec.model import BLOCK_ACTIONS
 from bastion.browser.step_form import StepFormView, kinds, step_form, summary
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
@@ -71,23 +75,77 @@ def _test_url(organization: Organization, test: StoredTest, anchor: str = "") ->
 
 
 # -- the test page (the editor) ------------------------------------------------------------
+MAX_ROWS = 1000
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A list of steps in the test: its path (``""``, ``"3"``, ``"3.else"``), the prefix of
+    its steps' result indexes in the last run (None: none ran), whether that run numbered them
+    per iteration (``<key>.<iteration>.<n>``), and how deep it is nested."""
+
+    block: str
+    result_key: str | None
+    loop: bool
+    depth: int
+
+
 def _step_rows(test: StoredTest, last: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every step of the test, nested ones after their block step (``depth``), each with its
+    path and its result in the last run (in a loop: its last iteration's)."""
     results: dict[str, dict[str, Any]] = {}
     if last is not None:
         for step in last.get("steps") or []:
             if isinstance(step, dict) and not step.get("module"):
                 results.setdefault(str(step.get("index")), step)
-    rows = []
-    for number, raw in enumerate(test.definition.get("steps") or [], start=1):
+    rows: list[dict[str, Any]] = []
+    _add_rows(rows, test.definition.get("steps") or [], _Where("", "", False, 0), results, last)
+    return rows
+
+
+def _result_key(results: Mapping[str, Any], where: _Where, number: int) -> str | None:
+    if where.result_key is None:
+        return None
+    prefix = f"{where.result_key}." if where.result_key else ""
+    if not where.loop:
+        return f"{prefix}{number}"
+    iterations = []
+    for key in results:
+        iteration, _, rest = key[len(prefix) :].partition(".")
+        if key.startswith(prefix) and iteration.isdigit() and rest == str(number):
+            iterations.append(int(iteration))
+    return f"{prefix}{max(iterations)}.{number}" if iterations else None
+
+
+def _add_rows(
+    rows: list[dict[str, Any]],
+    steps: list[Any],
+    where: _Where,
+    results: dict[str, dict[str, Any]],
+    last: dict[str, Any] | None,
+) -> None:
+    for number, raw in enumerate(steps, start=1):
+        if len(rows) >= MAX_ROWS:
+            return
         step = raw if isinstance(raw, dict) else {}
-        result = results.get(str(number))
+        path = f"{where.block}.{number}" if where.block else str(number)
+        key = _result_key(results, where, number)
+        result = results.get(key) if key is not None else None
         shot = ""
         if result is not None and last is not None and result.get("screenshot"):
             shot = _artifact_url(last, str(result["screenshot"]))
+        action = step.get("action", "?")
         rows.append(
             {
-                "index": number,
-                "action": step.get("action", "?"),
+                "index": path,
+                "number": number,
+                "block": where.block,
+                "anchor": "step-" + path.replace(".", "-"),
+                "depth": min(where.depth, 4),
+                "first": number == 1,
+                "last_in_block": number == len(steps),
+                "is_block": action in BLOCK_ACTIONS,
+                "action": action,
                 "step": step,
                 "summary": summary(step),
                 "fallbacks": isinstance(step.get("target"), list),
@@ -95,20 +153,52 @@ def _step_rows(test: StoredTest, last: dict[str, Any] | None) -> list[dict[str, 
                 "shot": shot,
             }
         )
-    return rows
+        if action in BLOCK_ACTIONS:
+            inner = _Where(path, key, action != "if", where.depth + 1)
+            _add_rows(rows, step.get("steps") or [], inner, results, last)
+            if action == "if":
+                else_key = None if key is None else f"{key}.else"
+                otherwise = _Where(f"{path}.else", else_key, False, where.depth + 1)
+                _add_rows(rows, step.get("else_steps") or [], otherwise, results, last)
+
+
+def _block_of(test: StoredTest, block: str) -> list[Any] | None:
+    """The steps of ``block`` (``""``: the top level); None if the test has no such block."""
+    try:
+        return editor.steps_list(copy.deepcopy(test.definition), block)
+    except ValidationError:
+        return None
+
+
+def _find_step(test: StoredTest, path: str) -> dict[str, Any] | None:
+    block, number = editor.split_path(path)
+    steps = _block_of(test, block) if number else None
+    found = steps[number - 1] if steps is not None and number <= len(steps) else None
+    return found if isinstance(found, dict) else None
+
+
+def _modules(principal: Principal, test: StoredTest) -> tuple[str, ...]:
+    """The tests this one may import: the project's others, modules first."""
+    others = services.tests_for(principal, test.project).exclude(pk=test.pk)
+    slugs = others.order_by("-import_only", "slug").values_list("slug", flat=True)
+    return tuple(slugs[:MAX_ROWS])
 
 
 def _form_for(request: HttpRequest, test: StoredTest) -> StepFormView | None:
-    """``?edit=N`` shows step N's form, ``?add=<kind>`` a new step's."""
-    steps = test.definition.get("steps") or []
-    edit = request.GET.get("edit", "")
-    if edit.isdigit() and 1 <= int(edit) <= len(steps):
-        step = steps[int(edit) - 1]
-        return step_form(step.get("action", "log"), int(edit), editor.form_initial(step))
+    """``?edit=<path>`` shows that step's form, ``?add=<kind>`` a new step's (``&in=<block>``:
+    inside a block step)."""
+    modules = _modules(principal_of(request), test)
+    step = _find_step(test, request.GET.get("edit", ""))
+    if step is not None:
+        initial = editor.form_initial(step)
+        path = request.GET["edit"].strip()
+        return step_form(step.get("action", "log"), path, initial, modules=modules)
     kind = request.GET.get("add", "")
-    if kind in ACTIONS:
+    block = request.GET.get("in", "")
+    if kind in ACTIONS and _block_of(test, block) is not None:
         at = request.GET.get("at", "")
-        return step_form(kind, 0, {"at": at} if at.isdigit() else {})
+        initial = {"at": at} if at.isdigit() else {}
+        return step_form(kind, "", initial, modules=modules, block=block)
     return None
 
 
@@ -126,6 +216,8 @@ def _render_test(
     last = history.entries[0] if history.entries else None
     parsed = load_test(test.definition, default_name=test.slug)
     users = catalog.module_users(principal, test) if test.import_only else []
+    add_in = request.GET.get("in", "")
+    add_in = add_in if add_in and _block_of(test, add_in) is not None else ""
     context = {
         "project": test.project,
         "test": test,
@@ -148,6 +240,8 @@ def _render_test(
         "form": form if form is not None else _form_for(request, test),
         "kinds": kinds(),
         "form_at": request.GET.get("at", "") or request.POST.get("at", ""),
+        "add_in": add_in,
+        "add_count": len(_block_of(test, add_in) or []),
         "errors": errors or {},
         "environments": list(services.environments_for(principal, test.project)),
         "secret_names": vault.names(test),
@@ -173,36 +267,47 @@ def test_detail(
 def step_edit(
     request: HttpRequest, organization: Organization, project: str, test: str
 ) -> HttpResponse:
-    """One step operation: ``op`` (add/update/move/duplicate/toggle/delete), ``index``,
-    ``version`` (the version the editor showed) and, for add/update, the step's fields."""
+    """One step operation: ``op`` (add/update/move/duplicate/toggle/delete), ``index`` (the
+    step's path: ``3``, ``3.1``, ``3.else.2``), ``version`` (the version the editor showed);
+    for add, ``block`` (the list it goes in) and ``at``; for add/update, the step's fields;
+    for move, ``to`` (drag and drop) or ``direction`` (up/down)."""
     principal, stored = _stored(request, organization, project, test, Role.MEMBER)
-    op = request.POST.get("op", "")
-    raw_index = request.POST.get("index", "") or request.POST.get("at", "")
-    index = int(raw_index) if raw_index.isdigit() else 0
+    post = request.POST
+    op = post.get("op", "")
+    if op == "add":
+        block, raw_at = post.get("block", "").strip(), post.get("at", "") or post.get("index", "")
+        index = int(raw_at) if raw_at.isdigit() else 0
+    else:
+        block, index = editor.split_path(post.get("index", ""))
+    to = int(post["to"]) if post.get("to", "").isdigit() else 0
     step: dict[str, Any] = {}
     try:
         if op not in editor.OPS:
             raise ValidationError({"op": [f"Unknown operation {op!r}."]})
         if op in ("add", "update"):
-            step = editor.step_from_form(request.POST)
-        delta = -1 if request.POST.get("direction") == "up" else 1
-        edit = editor.StepEdit(op=op, index=index, step=step, delta=delta)  # type: ignore[arg-type]
+            step = editor.step_from_form(post)
+        delta = -1 if post.get("direction") == "up" else 1
+        edit = editor.StepEdit(op, index, step, delta, block, to)  # type: ignore[arg-type]
         saved = editor.edit_steps(principal, stored, edit, _version(request))
     except ValidationError as exc:
         form = None
-        action = request.POST.get("action", "")
+        action = post.get("action", "")
         if op in ("add", "update") and action in ACTIONS:
-            initial = {
-                k: str(request.POST.get(k, "")) for k in request.POST if k != "csrfmiddlewaretoken"
-            }
-            form = step_form(action, index if op == "update" else 0, initial, _errors(exc))
+            initial = {k: str(post.get(k, "")) for k in post if k != "csrfmiddlewaretoken"}
+            path = editor.join_path(block, index) if op == "update" else ""
+            modules = _modules(principal, stored)
+            form = step_form(action, path, initial, _errors(exc), modules=modules, block=block)
         return _render_test(
             request, organization, stored, form=form, errors=_errors(exc), status=400
         )
-    target = index if op != "add" else len(saved.definition.get("steps") or [])
-    if op == "add" and index:
-        target = index
-    return redirect(_test_url(organization, saved, f"#step-{target}"))
+    count = len(editor.steps_list(copy.deepcopy(saved.definition), block))
+    if op == "add":
+        index = index or count
+    elif op == "move":
+        index = to or max(1, min(count, index + delta))
+    moved = editor.join_path(block, min(index, count)) if count else ""
+    anchor = "#step-" + moved.replace(".", "-") if moved else ""
+    return redirect(_test_url(organization, saved, anchor))
 
 
 @org_action(Role.MEMBER)

@@ -52,3 +52,71 @@ document.addEventListener("DOMContentLoaded", function () {
     bar.style.width = value + "%";
   });
 });
+
+// The step editor: drag a step by its number onto another step of the same list (the top
+// level, or one block's steps) to put it there. The move is posted through the same form
+// action as the ↑ ↓ buttons, which stay for keyboards and pages without JavaScript.
+document.addEventListener("DOMContentLoaded", function () {
+  "use strict";
+  document.querySelectorAll("ol[data-reorder]").forEach(function (list) {
+    var form = document.getElementById(list.getAttribute("data-reorder"));
+    if (!form) { return; }
+    var dragged = null;
+
+    function rowOf(node) {
+      var row = node && node.closest ? node.closest("li[data-step-number]") : null;
+      return row && list.contains(row) ? row : null;
+    }
+    function number(row) { return Number(row.getAttribute("data-step-number")); }
+    function sameList(row) {
+      return dragged && row && row !== dragged &&
+        row.getAttribute("data-step-block") === dragged.getAttribute("data-step-block");
+    }
+    function clearMarks() {
+      list.querySelectorAll(".drop-before, .drop-after").forEach(function (row) {
+        row.classList.remove("drop-before", "drop-after");
+      });
+    }
+
+    list.addEventListener("dragstart", function (event) {
+      var handle = event.target.closest ? event.target.closest(".drag-handle") : null;
+      dragged = handle ? rowOf(handle) : null;
+      if (!dragged) { return; }
+      dragged.classList.add("dragging");
+      list.classList.add("reordering");
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", dragged.id);
+      event.dataTransfer.setDragImage(dragged, 16, 16);
+    });
+    list.addEventListener("dragover", function (event) {
+      var row = rowOf(event.target);
+      if (!sameList(row)) { return; }
+      event.preventDefault();  // a valid drop target
+      event.dataTransfer.dropEffect = "move";
+      clearMarks();
+      row.classList.add(number(row) < number(dragged) ? "drop-before" : "drop-after");
+    });
+    list.addEventListener("dragleave", function (event) {
+      var row = rowOf(event.target);
+      if (row && !row.contains(event.relatedTarget)) {
+        row.classList.remove("drop-before", "drop-after");
+      }
+    });
+    list.addEventListener("drop", function (event) {
+      var row = rowOf(event.target);
+      if (!sameList(row)) { return; }
+      event.preventDefault();
+      var block = dragged.getAttribute("data-step-block");
+      form.elements.index.value = (block ? block + "." : "") + number(dragged);
+      form.elements.to.value = String(number(row));
+      list.classList.add("saving");
+      form.submit();
+    });
+    list.addEventListener("dragend", function () {
+      if (dragged) { dragged.classList.remove("dragging"); }
+      list.classList.remove("reordering");
+      clearMarks();
+      dragged = null;
+    });
+  });
+});
