@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,37 @@ def _mail_tokens(run: BrowserRun, chunk: list[StoredTest]) -> list[str]:
     return [t.token for t in tokens]
 
 
+def _module_names(steps: object) -> Iterator[str]:
+    """The modules a stored definition's steps import directly (nested steps included)."""
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict):
+            if step.get("action") == "module":
+                yield str(step.get("module", "")).removesuffix(".yaml")
+            yield from _module_names(step.get("steps"))
+            yield from _module_names(step.get("else_steps"))
+
+
+def imported_modules(
+    tests: Sequence[StoredTest], project_tests: dict[str, StoredTest]
+) -> list[StoredTest]:
+    """The tests of ``project_tests`` (by slug) that ``tests`` import, directly or through
+    other modules: their secrets travel with the job."""
+    found: dict[str, StoredTest] = {}
+    frontier = [test.definition for test in tests]
+    while frontier:
+        steps = frontier.pop().get("steps")
+        for name in _module_names(steps):
+            if name in project_tests and name not in found:
+                found[name] = project_tests[name]
+                frontier.append(found[name].definition)
+    return list(found.values())
+
+
 def _payload(
-    run: BrowserRun, request: RunRequest, chunk: list[StoredTest], modules: dict[str, Any]
+    run: BrowserRun,
+    request: RunRequest,
+    chunk: list[StoredTest],
+    project_tests: dict[str, StoredTest],
 ) -> dict[str, Any]:
     environment = request.environment
     return {
@@ -130,15 +159,16 @@ def _payload(
         "slugs": [test.slug for test in chunk],
         "run_ids": _mail_tokens(run, chunk),
         "mail_domain": settings.CONFIG.mail_domain,
-        "modules": modules,
+        "modules": {slug: module.definition for slug, module in project_tests.items()},
         "base_url": environment.base_url if environment is not None else "",
         "variables": dict(request.suite.variables) if request.suite is not None else {},
         "environment": dict(environment.variables) if environment is not None else {},
         "concurrency": 1,
         "video": request.video,
         "artifact_paths": ARTIFACT_PATHS,
-        # Secrets of the tests and the environment: encrypted, decrypted for the agent only.
-        **vault.sealed_payload(chunk, environment),
+        # Secrets of the tests, their modules and the environment: encrypted, decrypted for
+        # the agent only.
+        **vault.sealed_payload(chunk, environment, imported_modules(chunk, project_tests)),
     }
 
 
@@ -154,8 +184,7 @@ def start_run(principal: Principal, project: Project, request: RunRequest) -> Br
     if not 1 <= concurrency <= MAX_JOBS:
         raise ValidationError({"concurrency": [f"Concurrency must be 1..{MAX_JOBS}."]})
     modules = {
-        m.slug: m.definition
-        for m in StoredTest.objects.filter(project=project).order_by("slug")[:MAX_MODULES]
+        m.slug: m for m in StoredTest.objects.filter(project=project).order_by("slug")[:MAX_MODULES]
     }
     name = request.suite.slug if request.suite is not None else tests[0].slug
     with transaction.atomic():

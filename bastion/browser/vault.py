@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -96,12 +97,18 @@ def remove_secret(principal: Principal, holder: Holder, name: str) -> None:
     _store(principal, holder, secrets, {"name": name, "action": "remove"})
 
 
-def sealed_payload(tests: list[StoredTest], environment: Environment | None) -> dict[str, Any]:
-    """The secrets of a job's tests and its environment (the environment's win on a clash),
-    for its payload: encrypted, and named in ``secret_env`` so every log masks them."""
+def sealed_payload(
+    tests: list[StoredTest],
+    environment: Environment | None,
+    modules: Sequence[StoredTest] = (),
+) -> dict[str, Any]:
+    """The secrets of a job's tests, of the modules they import and of its environment, for
+    its payload: encrypted, and named in ``secret_env`` so every log masks them. On a name
+    clash the environment's win, then the test's, then a module's (the caller can override
+    what a module brings, as it can its parameters)."""
     secrets: dict[str, str] = {}
-    for test in tests:
-        secrets.update(read(test))
+    for holder in (*modules, *tests):
+        secrets.update(read(holder))
     if environment is not None:
         secrets.update(read(environment))
     if not secrets:

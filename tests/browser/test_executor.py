@@ -91,6 +91,51 @@ def test_browser_job_runs_tests_with_modules_and_secrets(lab: LabServer, tmp_pat
     assert (tmp_path / "artifacts" / "002" / results[1]["steps"][1]["screenshot"]).is_file()
 
 
+def test_a_module_receives_a_secret_as_a_parameter_and_it_never_shows(
+    lab: LabServer, tmp_path: Path
+) -> None:
+    run = executor_for("browser")
+    assert run is not None
+    echo = {
+        "name": "echo",
+        "import_only": True,
+        "steps": [
+            {"log": "{{said}}"},
+            {"assert_text": "{{said}}", "target": "#welcome", "optional": True, "timeout_ms": 300},
+        ],
+    }
+    payload = {
+        "tests": [
+            {
+                "name": "passes a secret",
+                "steps": [
+                    {"module": "login", "params": {"user": "ada", "password": "{{admin_pw}}"}},
+                    {"assert_text": "Welcome, ada", "target": "#welcome"},
+                    {"module": "echo", "params": {"said": "pw is {{admin_pw|json}}"}},
+                ],
+            }
+        ],
+        "modules": {"login": LOGIN, "echo": echo},
+        "base_url": lab.url,
+        "secret_env": ["admin_pw"],
+        "video": False,
+    }
+    ctx, lines = _context(tmp_path, payload, env={"admin_pw": "s3cret-pass"})
+    assert run(ctx).exit_status == 0
+    log = "".join(lines)
+    results_text = (tmp_path / "browser-results.json").read_text()
+    assert "s3cret-pass" not in log and "s3cret-pass" not in results_text
+    (result,) = json.loads(results_text)
+    assert result["status"] == "passed"
+    assert result["variables"]["admin_pw"] == "****"
+    assert result["variables"]["password"] == "****"  # the module's parameter
+    assert result["variables"]["said"] == 'pw is "****"'
+    by_index = {step["index"]: step for step in result["steps"]}
+    assert by_index["1.3"]["module"] == "login" and by_index["1.3"]["status"] == "passed"
+    echoed = by_index["3.2"]  # failed (optional), its error quoting the masked value
+    assert echoed["status"] == "failed" and 'pw is "****"' in echoed["error"]
+
+
 def test_invalid_payload_is_refused_with_the_step_named(tmp_path: Path) -> None:
     run = executor_for("browser")
     assert run is not None

@@ -63,6 +63,30 @@ def test_the_job_row_holds_secrets_encrypted_and_the_agent_gets_them_in_clear() 
     assert "env_encrypted" not in accepted.spec.payload
 
 
+@pytest.mark.django_db
+def test_the_secrets_of_imported_modules_travel_with_the_job() -> None:
+    world = World(cluster_name="default")
+    project = make_project(world.org, slug="lab")
+    login = {"name": "login", "import_only": True, "steps": [{"log": "{{password}}"}]}
+    outer = {"name": "outer", "import_only": True, "steps": [{"module": "login"}]}
+    unused = {"name": "unused", "import_only": True, "steps": [{"log": "{{other}}"}]}
+    for definition, secret in ((login, "password"), (outer, "who"), (unused, "other")):
+        module = services.save_test(world.principal, project, definition)
+        vault.set_secret(world.principal, module, secret, f"{secret}-of-{module.slug}")
+    test = services.save_test(
+        world.principal,
+        project,
+        {"name": "t", "steps": [{"if": "true", "steps": [{"module": "outer"}]}]},
+    )
+    vault.set_secret(world.principal, test, "who", "the test's own")
+    run = runs.start_run(world.principal, project, runs.RunRequest(test=test, video=False))
+    job = Job.objects.get(origin=runs.origin_of(run))
+    assert job.payload["secret_env"] == ["password", "who"]  # not the unused module's
+    assert "password-of-login" not in json.dumps(job.payload)
+    # The caller's value wins over its module's, as its parameters do.
+    assert sorted(job_secrets(job)) == ["password-of-login", "the test's own"]
+
+
 @pytest.mark.slow
 def test_secrets_reach_the_browser_and_are_masked_everywhere(
     agents: Agents,  # noqa: F811
