@@ -209,3 +209,66 @@ def test_suite_and_module_pages(live_server: Any, browser: Any, screenshots: Pat
     page.locator(".flash-success").wait_for()
     _shot(page, screenshots, "55-module")
     assert problems == []
+
+
+def test_drag_a_step_onto_another_to_reorder(
+    live_server: Any, browser: Any, screenshots: Path
+) -> None:
+    world = World(cluster_name="default")
+    project = make_project(world.org, slug="shop")
+    org = world.org.slug
+    services.save_test(
+        world.principal,
+        project,
+        {"name": "Sign in", "import_only": True, "steps": [{"type": "#user", "value": "{{user}}"}]},
+    )
+    services.save_test(
+        world.principal,
+        project,
+        {
+            "name": "Checkout",
+            "start_url": "/cart",
+            "steps": [
+                {"goto": "/cart", "name": "Open the cart"},
+                {
+                    "module": "sign-in",
+                    "params": {"user": "ada", "password": "{{password}}"},
+                    "optional": True,
+                },
+                {
+                    "if": "document.querySelector('#coupon') !== null",
+                    "steps": [{"type": "#coupon", "value": "SPRING"}, {"click": "#apply"}],
+                    "else_steps": [{"log": "no coupon field"}],
+                },
+                {"click": "#buy", "when": "!document.title.includes('Closed')"},
+                {"assert_text": "Thanks", "target": "#out", "match": "contains"},
+            ],
+        },
+    )
+    problems: list[str] = []
+    page = _page(browser, problems)
+    _sign_in(page, live_server.url, world.owner.username, f"/o/{org}/browser/shop/tests/checkout/")
+    _shot(page, screenshots, "56-editor-nested-steps")
+
+    # Drag the last top-level step by its number onto the first: it takes the first's place.
+    page.drag_and_drop("#step-5 .drag-handle", "#step-1")
+    page.wait_for_url("**/tests/checkout/#step-1")
+    page.locator("#step-1 .step-title", has_text="assert_text").wait_for()
+    steps = StoredTest.objects.get(slug="checkout").definition["steps"]
+    assert [s["action"] for s in steps] == ["assert_text", "goto", "module", "if", "click"]
+    # Inside a block, onto a step of another list: refused in the browser, nothing posted.
+    page.drag_and_drop("#step-4-2 .drag-handle", "#step-4-1")
+    page.wait_for_url("**/tests/checkout/#step-4-1")
+    page.drag_and_drop("#step-4-1 .drag-handle", "#step-2")
+    assert page.locator(".step-list.saving").count() == 0  # set before a move is posted
+    block = StoredTest.objects.get(slug="checkout").definition["steps"][3]["steps"]
+    assert [s["action"] for s in block] == ["click", "type"]
+    assert StoredTest.objects.get(slug="checkout").version == 3
+    _shot(page, screenshots, "57-editor-dragged")
+
+    # The module step's form: the module chosen from the project's tests, its parameters.
+    page.click("#step-3 a:has-text('Edit')")
+    assert page.locator("#editor select[name=module]").input_value() == "sign-in"
+    assert "password={{password}}" in page.locator("#editor [name=params]").input_value()
+    _shot(page, screenshots, "58-editor-module-step")
+    assert problems == []
