@@ -22,7 +22,7 @@ from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Job, JobState
-from bastion.pipelines import command_jobs, environment, verification
+from bastion.pipelines import command_jobs, environment, notices, verification
 from bastion.pipelines.advancer import advancer
 from bastion.pipelines.models import (
     STEP_FINISHED,
@@ -365,6 +365,7 @@ def _save(run: _Run) -> None:
             skip_reason=reason,
             triggered_build_id=triggered,
         )
+    notices.steps_finished(run.build, run.pipeline, [run.steps[key] for key in run.dirty])
     build = run.build
     state = _build_state(run)
     if state == build.state:
@@ -391,6 +392,8 @@ def _save(run: _Run) -> None:
                 parent_id = parent["build_id"]
                 transaction.on_commit(lambda: advance_build(parent_id), robust=True)
     build.save(update_fields=["state", "started_at", "finished_at"])
+    if build.is_finished:
+        notices.build_finished(build, run.pipeline)  # sent after this transaction commits
 
 
 def _load_jobs(build: Build) -> tuple[dict[int, list[BuildJob]], set[int]]:

@@ -120,8 +120,8 @@ def test_python_lib_wait_input_skip_notify() -> None:
     assert isinstance(notes.fields[0], TextField) and not notes.fields[0].required
     assert isinstance(release, CommandStep) and release.skip == "Releases are manual for now"
     assert release.priority == 5 and release.needs == (Dependency("notes"),)
-    assert [(n.kind, n.target) for n in pipeline.notify] == [
-        ("email", "dev@example.test"), ("webhook", "https://hooks.example.test/ci"),
+    assert [(n.kind, n.targets) for n in pipeline.notify] == [
+        ("email", ("dev@example.test",)), ("webhook", ("https://hooks.example.test/ci",)),
     ]  # fmt: skip
 
 

@@ -18,13 +18,13 @@ from bastion.pipelines.yaml import schema, verification
 from bastion.pipelines.yaml.errors import PipelineInvalid, Problem
 from bastion.pipelines.yaml.expressions import ExpressionError, compile_condition
 from bastion.pipelines.yaml.load import interpolate, load_document
+from bastion.pipelines.yaml.notify import parse_notify
 from bastion.pipelines.yaml.steps import (
     BlockStep,
     BrowserStep,
     CommandStep,
     Dependency,
     GroupStep,
-    Notification,
     Pipeline,
     ReleaseStep,
     ScanStep,
@@ -46,7 +46,7 @@ TYPE_ALIASES = {"script": "command", "command": "command", "commands": "command"
 NESTED = {"command": "command", "script": "command", "wait": "wait", "block": "block",
           "input": "input", "trigger": "trigger"}  # fmt: skip
 # Parsed and kept, but not acted on yet: said once per file, never silently dropped.
-NOT_YET = {"if_changed", "image", "cache", "notify", "blocked_state"}
+NOT_YET = {"if_changed", "image", "cache", "blocked_state"}
 ROOT_EXTRA = {"common", "anchors", "aliases", "defaults", "definitions", "templates", "dag"}
 KEY_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:${}.,]+$")
 QUEUE_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?$")
@@ -114,7 +114,10 @@ def _check(kind: str, data: dict[str, Any], where: str, ctx: _Context) -> bool:
             Problem(where, f"unknown key `{key}` for a {kind} step") for key in unknown
         )
         return False
-    body = {k: v for k, v in data.items() if not (kind == "group" and k == "steps")}
+    # `notify` is checked by yaml/notify.py, which also takes `email` and `webhook` on steps.
+    body = {
+        k: v for k, v in data.items() if not (kind == "group" and k == "steps") and k != "notify"
+    }
     if kind == "group":
         body["steps"] = [{"wait": None}]  # children are validated one by one
     errors = schema.step_errors(DEFINITIONS[kind], body)
@@ -260,6 +263,9 @@ def _common(
         "branches": attr.string_list(data.get("branches")),
         "group": group,
         "user_key": raw.key if not raw.key.startswith("step-") else None,
+        "notify": parse_notify(
+            data.get("notify"), f"{raw.where}: notify", ctx.problems, ctx.warnings
+        ),
     }
 
 
@@ -427,18 +433,6 @@ def _root(document: dict[str, Any], ctx: _Context) -> None:
             ctx.problems.append(Problem(str(key), f"unknown top-level key `{key}`"))
 
 
-def _notifications(value: Any) -> tuple[Notification, ...]:
-    result: list[Notification] = []
-    for item in value or []:
-        if isinstance(item, str):
-            result.append(Notification(item, ""))
-        elif isinstance(item, dict):
-            kinds = [k for k in item if k != "if"]
-            if kinds:
-                result.append(Notification(str(kinds[0]), attr.scalar(item[kinds[0]])[:500]))
-    return tuple(result)
-
-
 def parse_pipeline(text: str, env: Mapping[str, str] | None = None) -> Pipeline:
     """Parse, interpolate, validate and normalize a pipeline file; raises ``PipelineInvalid``."""
     document = load_document(text)
@@ -473,13 +467,14 @@ def parse_pipeline(text: str, env: Mapping[str, str] | None = None) -> Pipeline:
     if cycle is not None:
         ctx.problems.append(Problem("steps", f"depends_on makes a cycle: {' -> '.join(cycle)}"))
     steps = _flatten(raws, needs, ctx)
+    notify = parse_notify(document.get("notify"), "notify", ctx.problems, ctx.warnings)
     if ctx.problems:
         raise PipelineInvalid(ctx.problems)
     return Pipeline(
         steps=tuple(steps),
         env=pipeline_env,
         agents=ctx.pipeline_agents,
-        notify=_notifications(document.get("notify")),
+        notify=notify,
         warnings=tuple(dict.fromkeys(ctx.warnings)),
     )
 

@@ -115,6 +115,7 @@ class StepBase:
     branches: tuple[str, ...] = ()
     group: str | None = None
     user_key: str | None = None
+    notify: tuple[Notification, ...] = ()
 
     @property
     def type(self) -> str:
@@ -297,8 +298,17 @@ Step = CommandStep | WaitStep | BlockStep | TriggerStep | GroupStep | Verificati
 
 @dataclass(frozen=True)
 class Notification:
+    """One ``notify:`` entry: where it goes (``targets``), when (``condition``), and whether
+    Bastion sends its kind at all (``supported``; see yaml/notify.py)."""
+
     kind: str
-    target: str
+    targets: tuple[str, ...] = ()
+    condition: Condition | None = None
+    message: str = ""
+    supported: bool = True
+
+    def applies(self, context: dict[str, Any]) -> bool:
+        return self.condition is None or self.condition.evaluate(context)
 
 
 @dataclass(frozen=True)
