@@ -107,6 +107,24 @@ def _release() -> str:
         return "bastion@dev"
 
 
+def private_sdk_options() -> dict[str, Any]:
+    """``sentry_sdk.init`` options that keep local variables, cookies, user data and bodies out of
+    events, for SDK 2.x (``send_default_pii``, ``include_local_variables``) and 3.x, which replaced
+    both with ``data_collection``. Locals may hold secrets; server-side scrubbing is a second line."""
+    import sentry_sdk
+
+    if int(sentry_sdk.VERSION.split(".", 1)[0]) < 3:
+        return {"send_default_pii": False, "include_local_variables": False}
+    return {
+        "data_collection": {
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_bodies": [],
+            "stack_frame_variables": False,
+        }
+    }
+
+
 def setup(dsn: str) -> bool:
     """Start reporting to ``dsn`` (nothing when it is empty); whether reporting is on."""
     if not dsn:
@@ -123,9 +141,12 @@ def setup(dsn: str) -> bool:
         ],
         auto_enabling_integrations=False,
         traces_sample_rate=None,
-        send_default_pii=False,
-        include_local_variables=False,  # locals may hold secrets; scrubbing is a second line
+        # Only errors: a server has no release-health sessions, and client reports would be
+        # one more ingest request per process for nothing.
+        send_client_reports=False,
+        auto_session_tracking=False,
         before_send=guard,
+        **private_sdk_options(),
         release=_release(),
     )
     logger.info("reporting server exceptions to the dogfood project")

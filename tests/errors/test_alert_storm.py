@@ -12,6 +12,7 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
+from bastion.errors.dogfood import private_sdk_options
 from tests.errors.receivers import hook_url, received_at, webhook_receiver
 from tests.errors.server_process import (
     free_port,
@@ -57,7 +58,7 @@ def _storm(count: int) -> list[bytes]:
         dsn="http://0123456789abcdef0123456789abcdef@127.0.0.1:9/1",
         transport=Capture,
         environment="production",
-        include_local_variables=False,  # this frame's locals hold every envelope so far
+        **private_sdk_options(),  # this frame's locals hold every envelope so far
         default_integrations=False,
         auto_enabling_integrations=False,
     )

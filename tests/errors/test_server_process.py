@@ -19,6 +19,7 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
+from bastion.errors.dogfood import private_sdk_options
 from tests.errors.server_process import post_envelopes
 
 pytestmark = pytest.mark.slow
@@ -43,7 +44,7 @@ def _capture(count: int) -> list[bytes]:
         transport=Capture,
         default_integrations=False,
         auto_enabling_integrations=False,
-        include_local_variables=False,
+        **private_sdk_options(),
     )
     try:
         for n in range(count):
