@@ -356,7 +356,8 @@ def test_nested_steps_and_module_steps_are_edited_in_the_form() -> None:
          "params": "user ada"},
     )  # fmt: skip
     assert params.status_code == 400  # type: ignore[attr-defined]
-    assert "Write one name=value per line" in unescape(params.content.decode())  # type: ignore[attr-defined]
+    text = unescape(params.content.decode())  # type: ignore[attr-defined]
+    assert 'step 2.else.2 (module): field "params": Write one name=value per line' in text
     missing = _edit(
         client, org, {"op": "update", "index": "2.else.2", "action": "module", "module": "nope"}
     )

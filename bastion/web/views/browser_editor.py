@@ -263,6 +263,19 @@ def test_detail(
     return _render_test(request, organization, stored)
 
 
+def _step_from_form(post: Mapping[str, str], where: str) -> dict[str, Any]:
+    """The step from the form; a field the form cannot read is refused naming the step too."""
+    try:
+        return editor.step_from_form(post)
+    except ValidationError as exc:
+        errors = _errors(exc)
+        kind = f"{where} ({post.get('action', '')})"
+        named = [
+            f'{kind}: field "{name}": {message}' for name, ms in errors.items() for message in ms
+        ]
+        raise ValidationError({**errors, "definition": named}) from exc
+
+
 @org_action(Role.MEMBER)
 def step_edit(
     request: HttpRequest, organization: Organization, project: str, test: str
@@ -285,7 +298,8 @@ def step_edit(
         if op not in editor.OPS:
             raise ValidationError({"op": [f"Unknown operation {op!r}."]})
         if op in ("add", "update"):
-            step = editor.step_from_form(post)
+            where = f"step {editor.join_path(block, index)}" if op == "update" or index else ""
+            step = _step_from_form(post, where or "the new step")
         delta = -1 if post.get("direction") == "up" else 1
         edit = editor.StepEdit(op, index, step, delta, block, to)  # type: ignore[arg-type]
         saved = editor.edit_steps(principal, stored, edit, _version(request))
