@@ -284,6 +284,8 @@ def step_from_form(data: Mapping[str, str]) -> dict[str, Any]:
         if raw is None or (raw.strip() == "" and name != "value"):
             continue
         step[name] = _form_value(name, raw)
+    if action in BLOCK_ACTIONS and "steps" not in step:
+        step["steps"] = []  # an empty block: its steps are added inside it one by one
     if action in ("type", "assert_value", "assert_variable") and "value" not in step:
         step["value"] = ""
     if step.get("value") == "" and action not in ("type", "assert_value", "assert_variable"):

@@ -86,7 +86,8 @@ HELP = {
     "params": "One name=value per line, set as variables inside the module; pass a secret "
     "as password={{password}}: it stays masked (****) in results, logs and variables used.",
     "module": "The test to run here; its steps' results are shown under this step.",
-    "steps": 'A YAML list of steps, e.g. - click: "#next"',
+    "steps": 'A YAML list of steps, e.g. - click: "#next"; or leave it empty and add them one '
+    'by one with "+ step inside" once the block is saved.',
     "else_steps": "A YAML list of steps run when the condition is false.",
     "script": "An expression or function body; {{name|json}} inserts a variable as a string.",
 }

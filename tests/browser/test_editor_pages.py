@@ -305,6 +305,11 @@ def test_nested_steps_and_module_steps_are_edited_in_the_form() -> None:
     ]
     assert steps[0]["else_steps"] == [{"action": "log", "value": "no shop"}]
     assert steps[1]["steps"] == [{"action": "log", "value": "again", "when": "true"}]
+    # An empty block from the form, filled one step at a time.
+    _edit(client, org, {"op": "add", "action": "while", "script": "false", "steps": ""})
+    _edit(client, org, {"op": "add", "block": "3", "action": "log", "value": "in"})
+    assert _steps()[2]["steps"] == [{"action": "log", "value": "in"}]
+    _edit(client, org, {"op": "delete", "index": "3"})
     add_form = client.get(_url(org, "browser-test", test="checkout") + "?add=click&in=1.else")
     assert "New step in the else steps of step 1: " in unescape(add_form.content.decode())
 
