@@ -251,9 +251,12 @@ class NotificationDelivery(models.Model):
         SUPPRESSED = "suppressed", "Suppressed (rate limit)"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # A channel's message; or, with ``recipient`` instead, an email to one person (a message
+    # meant for them alone, such as "an issue was assigned to you").
     channel = models.ForeignKey(
-        NotificationChannel, on_delete=models.CASCADE, related_name="deliveries"
+        NotificationChannel, on_delete=models.CASCADE, null=True, related_name="deliveries"
     )
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, null=True, related_name="+")
     topic = models.CharField(max_length=100)
     subject = models.CharField(max_length=300)
     text = models.TextField(blank=True, default="")
@@ -274,6 +277,19 @@ class NotificationDelivery(models.Model):
             models.Index(fields=["channel", "dedupe_key", "created_at"], name="delivery_dedupe"),
             models.Index(fields=["status", "next_attempt_at"], name="delivery_retry"),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(channel__isnull=False) | models.Q(recipient__isnull=False),
+                name="delivery_has_destination",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"{self.topic} → {self.channel_id} ({self.status})"
+        return f"{self.topic} → {self.destination} ({self.status})"
+
+    @property
+    def destination(self) -> str:
+        """The channel's name, or ``email to <username>`` for a personal message."""
+        if self.channel is not None:
+            return self.channel.name
+        return f"email to {self.recipient.username}" if self.recipient else "nobody"

@@ -45,6 +45,7 @@ from bastion.core.models import (
     Organization,
     Project,
     Role,
+    User,
 )
 
 MAX_ATTEMPTS = 3
@@ -124,24 +125,72 @@ def notify(
             recent = NotificationDelivery.objects.filter(
                 channel=channel, created_at__gte=now - timedelta(minutes=1)
             ).exclude(status=Status.SUPPRESSED)
-            over_limit = recent.count() >= max_per_minute()
-            delivery = NotificationDelivery.objects.create(
-                organization=organization,
-                channel=channel,
-                topic=message.topic[:100],
-                subject=message.subject[:300],
-                text=message.text,
-                url=message.url[:1000],
-                data=message.data,
-                dedupe_key=dedupe_key[:200],
-                status=Status.SUPPRESSED if over_limit else Status.PENDING,
-                error="over the channel's per-minute limit" if over_limit else "",
-                created_at=now,
+            written.append(
+                _write_delivery(organization, message, dedupe_key, now, recent, channel=channel)
             )
-            written.append(delivery)
-            if not over_limit:
-                _send_after_commit(delivery.pk)
     return written
+
+
+def notify_user(
+    organization: Organization,
+    user: User,
+    message: Message,
+    *,
+    dedupe_key: str = "",
+    window: timedelta | None = None,
+) -> NotificationDelivery | None:
+    """Queue ``message`` as an email to one person (a member of ``organization``), sent after
+    commit like a channel's message, with the same dedupe window and per-minute ceiling (per
+    person). None when the user has no address or the message was folded into a recent one."""
+    if not user.email or not user.is_active:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        if dedupe_key and window is not None:
+            folded = (
+                NotificationDelivery.objects.filter(
+                    recipient=user, dedupe_key=dedupe_key[:200], created_at__gte=now - window
+                )
+                .exclude(status=Status.SUPPRESSED)
+                .update(suppressed_count=F("suppressed_count") + 1)
+            )
+            if folded:
+                return None
+        recent = NotificationDelivery.objects.filter(
+            recipient=user, created_at__gte=now - timedelta(minutes=1)
+        ).exclude(status=Status.SUPPRESSED)
+        return _write_delivery(organization, message, dedupe_key, now, recent, recipient=user)
+
+
+def _write_delivery(
+    organization: Organization,
+    message: Message,
+    dedupe_key: str,
+    now: datetime,
+    recent: QuerySet[NotificationDelivery],
+    *,
+    channel: NotificationChannel | None = None,
+    recipient: User | None = None,
+) -> NotificationDelivery:
+    """One delivery row (suppressed past the per-minute ceiling), sent after commit."""
+    over_limit = recent.count() >= max_per_minute()
+    delivery = NotificationDelivery.objects.create(
+        organization=organization,
+        channel=channel,
+        recipient=recipient,
+        topic=message.topic[:100],
+        subject=message.subject[:300],
+        text=message.text,
+        url=message.url[:1000],
+        data=message.data,
+        dedupe_key=dedupe_key[:200],
+        status=Status.SUPPRESSED if over_limit else Status.PENDING,
+        error="over the per-minute limit" if over_limit else "",
+        created_at=now,
+    )
+    if not over_limit:
+        _send_after_commit(delivery.pk)
+    return delivery
 
 
 def _fold_into_recent(channel: NotificationChannel, dedupe_key: str, since: datetime) -> bool:
@@ -172,8 +221,8 @@ def deliver(delivery_id: int) -> NotificationDelivery | None:
     """Send one pending (or retryable) delivery and record the outcome."""
     with transaction.atomic():
         delivery = (
-            NotificationDelivery.objects.select_for_update()
-            .select_related("channel", "organization")
+            NotificationDelivery.objects.select_for_update(of=("self",))
+            .select_related("channel", "organization", "recipient")
             .filter(pk=delivery_id, status__in=[Status.PENDING, Status.FAILED])
             .first()
         )
@@ -182,7 +231,10 @@ def deliver(delivery_id: int) -> NotificationDelivery | None:
         delivery.attempts += 1
         delivery.save(update_fields=["attempts"])
     try:
-        _SENDERS[delivery.channel.kind](delivery)
+        if delivery.channel is not None:
+            _SENDERS[delivery.channel.kind](delivery)
+        else:
+            _send_email_to_recipient(delivery)
     except DeliveryError as exc:
         delivery.status = Status.FAILED
         delivery.error = str(exc)[:2000]
@@ -234,7 +286,19 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def _send_email(delivery: NotificationDelivery) -> None:
-    recipients = crypto.decrypt(delivery.channel.target_encrypted).split(",")
+    assert delivery.channel is not None
+    _mail(delivery, crypto.decrypt(delivery.channel.target_encrypted).split(","))
+
+
+def _send_email_to_recipient(delivery: NotificationDelivery) -> None:
+    """A personal message goes to the recipient's address as it is when it is sent."""
+    user = delivery.recipient
+    if user is None or not user.email:
+        raise DeliveryError("the recipient has no email address")
+    _mail(delivery, [user.email])
+
+
+def _mail(delivery: NotificationDelivery, recipients: list[str]) -> None:
     body = delivery.text
     if delivery.url:
         body = f"{body}\n\n{delivery.url}" if body else delivery.url
@@ -257,6 +321,7 @@ def _send_webhook(delivery: NotificationDelivery) -> None:
         "X-Bastion-Event": delivery.topic,
         "X-Bastion-Delivery": str(delivery.pk),
     }
+    assert delivery.channel is not None
     secret = delivery.channel.secret_encrypted
     if secret:
         headers[SIGNATURE_HEADER] = sign(crypto.decrypt(secret), body)
@@ -264,6 +329,7 @@ def _send_webhook(delivery: NotificationDelivery) -> None:
 
 
 def _send_slack(delivery: NotificationDelivery) -> None:
+    assert delivery.channel is not None
     lines = [f"*{delivery.subject}*"]
     if delivery.text:
         lines.append(delivery.text)
@@ -471,6 +537,6 @@ def deliveries_for(
     require_role(principal, organization, Role.VIEWER)
     return (
         NotificationDelivery.objects.filter(organization=organization)
-        .select_related("channel")
+        .select_related("channel", "recipient")
         .order_by("-created_at", "-pk")
     )

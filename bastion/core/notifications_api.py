@@ -77,7 +77,7 @@ class NotificationDeliveryOut(Schema):
     def of(delivery: NotificationDelivery) -> NotificationDeliveryOut:
         return NotificationDeliveryOut(
             id=delivery.pk,
-            channel=delivery.channel.name,
+            channel=delivery.destination,
             topic=delivery.topic,
             subject=delivery.subject,
             url=delivery.url,

@@ -147,6 +147,31 @@ def test_distinct_messages_past_the_per_minute_ceiling_are_held_back(
     assert statuses.count("suppressed") == 5
 
 
+def test_a_personal_message_is_one_email_folded_and_capped_like_a_channels(
+    org: Any, settings: Any
+) -> None:
+    bob = make_member(org, Role.MEMBER, "bob")
+    note = Message(topic="errors.issue.assigned", subject="You have an issue")
+    first = notifications.notify_user(org, bob, note, dedupe_key="k", window=timedelta(minutes=5))
+    assert first is not None and (first.recipient, first.channel) == (bob, None)
+    assert first.destination == "email to bob"
+    again = notifications.notify_user(org, bob, note, dedupe_key="k", window=timedelta(minutes=5))
+    assert again is None
+    first.refresh_from_db()
+    assert first.suppressed_count == 1
+    for n in range(settings.CONFIG.notify_max_per_minute + 2):
+        notifications.notify_user(org, bob, Message(topic="t", subject=f"note {n}"))
+    assert NotificationDelivery.objects.filter(recipient=bob, status="suppressed").count() == 3
+    no_address = make_user("nomail", email="")
+    assert notifications.notify_user(org, no_address, note) is None
+    client = Client()
+    client.force_login(org.memberships.get(role=Role.OWNER).user)
+    listed = client.get("/api/v1/organizations/acme/notification-deliveries").json()
+    assert "email to bob" in {d["channel"] for d in listed}
+    page = client.get("/o/acme/settings/notifications/").content.decode()
+    assert "email to bob" in page
+
+
 def test_topics_and_projects_choose_the_channels(
     org: Any, owner: Principal, django_capture_on_commit_callbacks: Any
 ) -> None:
