@@ -238,6 +238,7 @@ def _mount_routers() -> None:
     api.add_router("/agent", agent_router)
     api.add_router("/", "bastion.errors.api.router")
     api.add_router("/", "bastion.errors.alerts_api.router")
+    api.add_router("/", "bastion.errors.collaboration_api.router")
     api.add_router("/", "bastion.pipelines.api.router")
     api.add_router("/", "bastion.pipelines.policy_api.router")
     api.add_router("/", "bastion.browser.api.router")

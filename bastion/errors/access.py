@@ -3,22 +3,25 @@ caller's organizations, 403 for a role too low)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.db.models import QuerySet
 from django.http import Http404
 
 from bastion.core.access import Principal, get_project_for, require_role
-from bastion.core.models import Project, Role
+from bastion.core.models import Project, Role, User
 from bastion.errors.models import (
     DsnKey,
     Event,
     IgnoreRule,
     Issue,
+    IssueComment,
     IssueReview,
     IssueTagValue,
     IssueView,
     ProjectErrorSettings,
 )
-from bastion.errors.search import IssueSearch, parse_query
+from bastion.errors.search import ME, IssueSearch, parse_query
 from bastion.errors.search import apply as apply_search
 
 
@@ -47,10 +50,20 @@ def issues_for(
     ``bastion.errors.search``), newest activity first unless the search sorts otherwise."""
     project = get_project_for(principal, org_slug, project_slug)
     if search is None:
-        text, tags, is_status = parse_query(query)
-        search = IssueSearch(text=text, tags=tags, status=status or is_status)
+        parsed = parse_query(query)
+        search = IssueSearch(
+            text=parsed.text,
+            tags=parsed.tags,
+            status=status or parsed.status,
+            assignee=parsed.assignee,
+            assigned=parsed.assigned,
+        )
+    if search.assignee == ME:
+        if principal.user is None:
+            return Issue.objects.none()  # an API token is nobody: "assigned:me" matches nothing
+        search = replace(search, assignee=principal.user.username)
     issues = apply_search(Issue.objects.filter(project=project), search)
-    return issues.select_related("project__organization")
+    return issues.select_related("project__organization", "assignee")
 
 
 def environments_of(principal: Principal, project: Project) -> list[str]:
@@ -63,6 +76,14 @@ def environments_of(principal: Principal, project: Project) -> list[str]:
         .order_by("value")
     )
     return list(rows[:100])
+
+
+def assignable_members(principal: Principal, project: Project) -> QuerySet[User]:
+    """Who an issue of ``project`` can be assigned to: the organization's active members."""
+    require_role(principal, project.organization, Role.VIEWER)
+    return User.objects.filter(
+        memberships__organization=project.organization, is_active=True
+    ).order_by("username")
 
 
 def get_issue_for(principal: Principal, org_slug: str, project_slug: str, issue_id: int) -> Issue:
@@ -86,6 +107,23 @@ def reviews_for(principal: Principal, issue: Issue) -> QuerySet[IssueReview]:
 def views_for(principal: Principal, issue: Issue) -> QuerySet[IssueView]:
     require_role(principal, issue.project.organization, Role.VIEWER)
     return IssueView.objects.filter(issue=issue).select_related("user").order_by("-viewed_at")
+
+
+def comments_for(principal: Principal, issue: Issue) -> QuerySet[IssueComment]:
+    """Comments of an issue the caller already obtained through ``get_issue_for``."""
+    require_role(principal, issue.project.organization, Role.VIEWER)
+    return (
+        IssueComment.objects.filter(issue=issue)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+def get_comment_for(principal: Principal, issue: Issue, comment_id: int) -> IssueComment:
+    comment = comments_for(principal, issue).filter(pk=comment_id).first()
+    if comment is None:
+        raise Http404("No such comment.")
+    return comment
 
 
 def ignore_rules_for(principal: Principal, project: Project) -> QuerySet[IgnoreRule]:

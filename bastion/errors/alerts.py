@@ -2,7 +2,9 @@
 calls :func:`after_store` inside its transaction), delivered by core notifications after commit.
 
 Kinds (topics ``errors.issue.<kind>``):
-- ``new``: the batch created the issue;
+- ``new``: the batch holds the issue's first event that matched no ignore rule (usually: the
+  batch created the issue; an issue whose earlier events were all suppressed is new at its
+  first unsuppressed one);
 - ``regressed``: the batch reopened a resolved issue;
 - ``unexpected``: the issue's first event in the production environment (its name is a project
   setting) that matched no ignore rule;
@@ -179,12 +181,12 @@ def after_store(
 def _candidates(
     events: Sequence[Event], issues: Sequence[Issue], regressions: list[Transition]
 ) -> list[Candidate]:
-    in_batch: dict[int, int] = {}
+    unsuppressed: dict[int, int] = {}  # per issue, events of the batch no rule matched
     counted: dict[int, Event] = {}  # the last unsuppressed event of each issue
     production: set[int] = set()
     for event in events:
-        in_batch[event.issue_id] = in_batch.get(event.issue_id, 0) + 1
         if event.suppressed_by_id is None:
+            unsuppressed[event.issue_id] = unsuppressed.get(event.issue_id, 0) + 1
             counted[event.issue_id] = event
     if not counted:
         return []
@@ -205,7 +207,7 @@ def _candidates(
         candidate = Candidate(issue, cfg, environment=last.environment, release=last.release)
         if cfg.on_regression and issue_id in regressed:
             candidate.kinds.append("regressed")
-        if cfg.on_new and issue.event_count == in_batch[issue_id]:
+        if cfg.on_new and issue.event_count - issue.suppressed_count == unsuppressed[issue_id]:
             candidate.kinds.append("new")
         candidate.maybe_unexpected = (
             cfg.on_unexpected

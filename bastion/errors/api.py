@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.db import transaction
+from django.http import Http404, HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
@@ -13,7 +14,7 @@ from bastion.core.access import get_project_for
 from bastion.core.api import READ_ERRORS, WRITE_ERRORS, principal_of
 from bastion.core.models import Role
 from bastion.core.schemas import ErrorOut
-from bastion.errors import access, coverage, services
+from bastion.errors import access, collaboration, coverage, services
 from bastion.errors.schemas import (
     CoverageParams,
     DsnKeyIn,
@@ -28,6 +29,8 @@ from bastion.errors.schemas import (
     IgnoreRuleOut,
     IssueOut,
     IssuePage,
+    IssuePatch,
+    IssuesBulkIn,
     IssueStatusIn,
     IssueStatusName,
     ReviewIn,
@@ -69,6 +72,46 @@ def list_issues(
 @router.get(PROJECT + "/issues/{issue_id}", response={200: IssueOut, **READ_ERRORS})
 def get_issue(request: HttpRequest, org: str, project: str, issue_id: int) -> IssueOut:
     return IssueOut.of(access.get_issue_for(principal_of(request), org, project, issue_id))
+
+
+@router.patch(PROJECT + "/issues/{issue_id}", response={200: IssueOut, **WRITE_ERRORS})
+def update_issue(
+    request: HttpRequest, org: str, project: str, issue_id: int, data: IssuePatch
+) -> IssueOut:
+    """Assign the issue to a member (``"assignee": "<username>"``) or unassign it (null)."""
+    principal = principal_of(request)
+    get_project_for(principal, org, project, minimum=Role.MEMBER)
+    issue = access.get_issue_for(principal, org, project, issue_id)
+    if "assignee" in data.model_fields_set:
+        assignee = collaboration.assignee_named(issue.project.organization, data.assignee)
+        issue = collaboration.assign_issue(principal, issue, assignee)
+    return IssueOut.of(issue)
+
+
+@router.patch(PROJECT + "/issues", response={200: list[IssueOut], **WRITE_ERRORS})
+def bulk_update_issues(
+    request: HttpRequest, org: str, project: str, data: IssuesBulkIn
+) -> list[IssueOut]:
+    """Change the status and/or the assignee of several issues: all or none (404 if any id is
+    not an issue of this project). Fields left out change nothing."""
+    principal = principal_of(request)
+    found_project = get_project_for(principal, org, project, minimum=Role.MEMBER)
+    ids = list(dict.fromkeys(data.ids))
+    found = {i.pk: i for i in access.issues_for(principal, org, project).filter(pk__in=ids)}
+    if len(found) != len(ids):
+        raise Http404("No such issue.")
+    issues = [found[i] for i in ids]
+    assign = "assignee" in data.model_fields_set
+    assignee = (
+        collaboration.assignee_named(found_project.organization, data.assignee) if assign else None
+    )
+    if issues:
+        with transaction.atomic():
+            if data.status is not None:
+                issues = services.bulk_set_status(principal, issues, data.status)
+            if assign:
+                issues = collaboration.assign_issues(principal, issues, assignee)
+    return [IssueOut.of(i) for i in issues]
 
 
 @router.get(PROJECT + "/issues/{issue_id}/events", response={200: EventPage, **QUERY_ERRORS})

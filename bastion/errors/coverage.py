@@ -73,6 +73,7 @@ class CoverageRow:
     viewers: list[Seen]
     reviews: list[Seen]
     first_review_after_seconds: int | None
+    assignee: str = ""  # who looks after the issue now (empty: nobody)
 
     @property
     def reviewed(self) -> bool:
@@ -110,6 +111,7 @@ def review_coverage(project: Project, period: Period) -> Coverage:
             Q(first_seen__gte=start, first_seen__lt=end)
             | Q(regressed_at__gte=start, regressed_at__lt=end)
         )
+        .select_related("assignee")
         .order_by("first_seen", "pk")[:MAX_ISSUES]
     )
     ids = [issue.pk for issue in issues]
@@ -143,6 +145,7 @@ def review_coverage(project: Project, period: Period) -> Coverage:
                 first_review_after_seconds=(
                     int((first_review - appeared).total_seconds()) if first_review else None
                 ),
+                assignee=issue.assignee.username if issue.assignee else "",
             )
         )
     return Coverage(project, period, rows)
@@ -181,6 +184,7 @@ CSV_COLUMNS = [
     "reviewed_by",
     "first_review_after_seconds",
     "reviewed",
+    "assignee",
 ]
 
 
@@ -206,6 +210,7 @@ def as_csv(coverage: Coverage) -> str:
                 _safe_cell("; ".join(f"{s.user} {s.at.isoformat()}" for s in r.reviews)),
                 "" if r.first_review_after_seconds is None else r.first_review_after_seconds,
                 "yes" if r.reviewed else "no",
+                _safe_cell(r.assignee),
             ]
         )
     return out.getvalue()

@@ -89,6 +89,14 @@ class Issue(models.Model):
     ignore_until_users = models.PositiveBigIntegerField(null=True, blank=True)
     regressed = models.BooleanField(default=False)
     regressed_at = models.DateTimeField(null=True, blank=True)
+    # Events matched by an ignore rule (counted in ``event_count`` too): an issue whose events
+    # so far were all suppressed is still "new" to alerts at its first unsuppressed event.
+    suppressed_count = models.PositiveBigIntegerField(default=0)
+    # A member of the project's organization who looks after the issue (see ``assign_issues``).
+    assignee = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    comment_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -219,6 +227,20 @@ class IssueReview(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["issue", "reviewed_at"], name="issue_review_by_issue")]
+
+
+class IssueComment(models.Model):
+    """A member's plain-text note on an issue (shown escaped, newlines kept)."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    # Who, as the audit log names them (a user, or an API token acting for one organization).
+    author_label = models.CharField(max_length=200, default="")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["issue", "created_at"], name="issue_comment_by_issue")]
 
 
 class RuleKind(models.TextChoices):

@@ -21,12 +21,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from bastion.core.access import Principal, get_project_for
 from bastion.core.models import Organization, Role
-from bastion.errors import access, deploys, issue_detail, search, services
+from bastion.errors import access, collaboration, deploys, issue_detail, search, services
 from bastion.errors.models import DsnKey, Issue, IssueStatus
 from bastion.errors.search import IssueSearch
 from bastion.web.views._common import can, org_action, org_page, page, principal_of
 
 PAGE_SIZE = 50
+MAX_COMMENTS = 200
 
 
 def _day(value: str, end: bool = False) -> datetime | None:
@@ -46,14 +47,22 @@ def _search_of(request: HttpRequest) -> tuple[IssueSearch, dict[str, str]]:
     if status not in IssueStatus.values and status != "all":
         status = IssueStatus.UNRESOLVED
     form["status"] = status
-    text, tags, is_status = search.parse_query(form["q"])
+    parsed = search.parse_query(form["q"])
+    tags = parsed.tags
     for key in ("environment", "release"):
         if form[key]:
             tags = (*tags, (key, form[key]))
+    assignee, assigned = parsed.assignee, parsed.assigned
+    if form["assignee"] == UNASSIGNED:
+        assigned = False
+    elif form["assignee"]:
+        assignee = form["assignee"]
     found = IssueSearch(
-        text=text,
+        text=parsed.text,
         tags=tags,
-        status=is_status or (None if status == "all" else status),
+        status=parsed.status or (None if status == "all" else status),
+        assignee=assignee,
+        assigned=assigned,
         first_seen_after=_day(form["first_seen_after"]),
         last_seen_after=_day(form["last_seen_after"]),
         last_seen_before=_day(form["last_seen_before"], end=True),
@@ -71,7 +80,9 @@ FILTER_FIELDS = (
     "last_seen_after",
     "last_seen_before",
     "sort",
+    "assignee",
 )
+UNASSIGNED = "-"  # the list's assignee filter: issues nobody looks after
 
 
 @org_page()
@@ -97,6 +108,8 @@ def issues(request: HttpRequest, organization: Organization, project: str) -> Ht
             ("users", "Users"),
         ],
         "environments": access.environments_of(principal, found),
+        "members": access.assignable_members(principal, found),
+        "unassigned": UNASSIGNED,
         "query_string": request.GET.urlencode(),
         "can_change": can(request, Role.MEMBER),
         "dsn": services.dsn_of(key, request.build_absolute_uri("/")) if key else "",
@@ -107,19 +120,24 @@ def issues(request: HttpRequest, organization: Organization, project: str) -> Ht
 
 @org_action(minimum=Role.MEMBER)
 def issues_bulk(request: HttpRequest, organization: Organization, project: str) -> HttpResponseBase:
-    """Resolve, ignore or reopen the ticked issues of the list (then back to the same list)."""
+    """Resolve, ignore, reopen or assign the ticked issues of the list (then back to the same
+    list)."""
     principal = principal_of(request)
     ids = [int(i) for i in request.POST.getlist("issue")[: services.MAX_BULK + 1] if i.isdigit()]
     chosen = [access.get_issue_for(principal, organization.slug, project, i) for i in ids]
     try:
-        changed = services.bulk_set_status(principal, chosen, request.POST.get("status", ""))
+        if request.POST.get("action") == "assign":
+            username = request.POST.get("assignee", "")
+            assignee = collaboration.assignee_named(organization, username)
+            changed = collaboration.assign_issues(principal, chosen, assignee)
+            done = f"assigned to {username}" if assignee else "unassigned"
+        else:
+            changed = services.bulk_set_status(principal, chosen, request.POST.get("status", ""))
+            done = f"marked {changed[0].status}"
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(
-            request,
-            f"{len(changed)} issue{'s' if len(changed) != 1 else ''} marked {changed[0].status}.",
-        )
+        messages.success(request, f"{len(changed)} issue{'s' if len(changed) != 1 else ''} {done}.")
     back = QueryDict(request.POST.get("back", "")[:2000]).urlencode()
     target = reverse("errors:issues", kwargs={"org": organization.slug, "project": project})
     return redirect(f"{target}?{back}" if back else target)
@@ -153,6 +171,9 @@ def issue(
         "chart": issue_detail.events_chart(found),
         "recent": events[:20],
         "can_change": can(request, Role.MEMBER),
+        "members": access.assignable_members(principal, found.project),
+        "comments": access.comments_for(principal, found)[:MAX_COMMENTS],
+        "can_moderate": can(request, Role.ADMIN),
         "reviews": access.reviews_for(principal, found)[:50],
         "views": access.views_for(principal, found)[:20],
         "view_count": access.views_for(principal, found).count(),
@@ -236,3 +257,51 @@ def issue_review(
     else:
         messages.success(request, "Marked reviewed.")
     return redirect("errors:issue", org=organization.slug, project=project, issue_id=issue_id)
+
+
+@org_action(minimum=Role.MEMBER)
+def issue_assign(
+    request: HttpRequest, organization: Organization, project: str, issue_id: int
+) -> HttpResponseBase:
+    principal = principal_of(request)
+    found = access.get_issue_for(principal, organization.slug, project, issue_id)
+    try:
+        assignee = collaboration.assignee_named(organization, request.POST.get("assignee", ""))
+        collaboration.assign_issue(principal, found, assignee)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Assigned to {assignee.username}." if assignee else "Unassigned."
+        )
+    return redirect("errors:issue", org=organization.slug, project=project, issue_id=issue_id)
+
+
+@org_action(minimum=Role.MEMBER)
+def issue_comment(
+    request: HttpRequest, organization: Organization, project: str, issue_id: int
+) -> HttpResponseBase:
+    principal = principal_of(request)
+    found = access.get_issue_for(principal, organization.slug, project, issue_id)
+    try:
+        collaboration.add_comment(principal, found, request.POST.get("body", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    return _to_comments(organization, project, issue_id)
+
+
+@org_action(minimum=Role.MEMBER)
+def issue_comment_delete(
+    request: HttpRequest, organization: Organization, project: str, issue_id: int, comment_id: int
+) -> HttpResponseBase:
+    principal = principal_of(request)
+    found = access.get_issue_for(principal, organization.slug, project, issue_id)
+    comment = access.get_comment_for(principal, found, comment_id)
+    collaboration.delete_comment(principal, comment)
+    messages.success(request, "Comment deleted.")
+    return _to_comments(organization, project, issue_id)
+
+
+def _to_comments(organization: Organization, project: str, issue_id: int) -> HttpResponseBase:
+    kwargs = {"org": organization.slug, "project": project, "issue_id": issue_id}
+    return redirect(reverse("errors:issue", kwargs=kwargs) + "#comments")

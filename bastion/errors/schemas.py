@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
 
 from bastion.errors import fingerprinting
-from bastion.errors.models import DsnKey, Event, IgnoreRule, Issue, IssueReview
+from bastion.errors.models import DsnKey, Event, IgnoreRule, Issue, IssueComment, IssueReview
 
 IssueStatusName = Literal["unresolved", "resolved", "ignored"]
+MAX_ID = 2**62
 
 
 class IssueOut(Schema):
@@ -32,6 +33,8 @@ class IssueOut(Schema):
     ignore_until_users: int | None = None
     regressed: bool = False
     regressed_at: datetime | None = None
+    assignee: str | None = None
+    comment_count: int = 0
 
     @classmethod
     def of(cls, issue: Issue) -> IssueOut:
@@ -54,6 +57,8 @@ class IssueOut(Schema):
             ignore_until_users=issue.ignore_until_users,
             regressed=issue.regressed,
             regressed_at=issue.regressed_at,
+            assignee=issue.assignee.username if issue.assignee else None,
+            comment_count=issue.comment_count,
         )
 
 
@@ -154,6 +159,43 @@ class ReviewOut(Schema):
             user=review.user.username if review.user else review.reviewer,
             reviewed_at=review.reviewed_at,
             comment=review.comment,
+        )
+
+
+class IssuePatch(Schema):
+    """Fields to change; one left out stays as it is (``"assignee": null`` unassigns)."""
+
+    assignee: str | None = Field(None, max_length=150, description="A member's username.")
+
+
+class IssuesBulkIn(Schema):
+    """Several issues of the project at once: a new status, a new assignee, or both (all or
+    none). ``"assignee": null`` unassigns; left out, assignees stay."""
+
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(..., max_length=100)
+    status: IssueStatusName | None = None
+    assignee: str | None = Field(None, max_length=150, description="A member's username.")
+
+
+class CommentIn(Schema):
+    body: str = Field(..., min_length=1, max_length=5000)
+
+
+class CommentOut(Schema):
+    id: int
+    issue_id: int
+    author: str
+    body: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, comment: IssueComment) -> CommentOut:
+        return cls(
+            id=comment.pk,
+            issue_id=comment.issue_id,
+            author=comment.author.username if comment.author else comment.author_label,
+            body=comment.body,
+            created_at=comment.created_at,
         )
 
 

@@ -4,8 +4,9 @@
 they hold spaces (``region:eu``, ``browser:"Firefox 128"``, ``environment:production``,
 ``release:shop@1.4.2``, ``level:error``): each token must hold for some event of the issue, found
 through the per-issue tag counters (``IssueTagValue``, indexed by key and value). ``is:resolved``
-(``unresolved``, ``ignored``) filters the status. First/last seen bounds and the sort order come
-as their own parameters.
+(``unresolved``, ``ignored``) filters the status. ``assigned:me`` (the caller),
+``assigned:<username>``, ``is:assigned`` and ``is:unassigned`` filter the assignee. First/last
+seen bounds and the sort order come as their own parameters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import Q, QuerySet
 from bastion.errors.models import Issue, IssueStatus, IssueTagValue
 
 MAX_TOKENS = 10
+ME = "me"  # ``assigned:me``: the caller
 SORTS = {
     "last_seen": ("-last_seen", "-pk"),
     "first_seen": ("-first_seen", "-pk"),
@@ -38,30 +40,54 @@ class IssueSearch:
     last_seen_after: datetime | None = None
     last_seen_before: datetime | None = None
     sort: str = "last_seen"
+    # A username (``me`` is the caller's, resolved by ``bastion.errors.access``); and whether
+    # the issue has any assignee at all (None: either).
+    assignee: str | None = None
+    assigned: bool | None = None
 
 
-def parse_query(query: str) -> tuple[str, tuple[tuple[str, str], ...], str | None]:
-    """Free text, ``key:value`` pairs and an ``is:`` status from a query string."""
+@dataclass(frozen=True)
+class ParsedQuery:
+    text: str = ""
+    tags: tuple[tuple[str, str], ...] = ()
+    status: str | None = None
+    assignee: str | None = None
+    assigned: bool | None = None
+
+
+def parse_query(query: str) -> ParsedQuery:
+    """Free text, ``key:value`` pairs, an ``is:`` status and assignee filters from a query."""
     words: list[str] = []
     tags: list[tuple[str, str]] = []
     status: str | None = None
+    assignee: str | None = None
+    assigned: bool | None = None
     for match in _TOKEN.finditer(query[:500]):
         key, quoted, bare, phrase, word = match.groups()
         if key is not None:
             value = quoted if quoted is not None else bare or ""
             if key.lower() == "is" and value.lower() in IssueStatus.values:
                 status = value.lower()
+            elif key.lower() == "is" and value.lower() in ("assigned", "unassigned"):
+                assigned = value.lower() == "assigned"
+            elif key.lower() == "assigned" and value:
+                assignee = value[:150]
             elif len(tags) < MAX_TOKENS:
                 tags.append((key[:200], value[:200]))
         else:
             words.append(phrase if phrase is not None else word or "")
-    return " ".join(w for w in words if w)[:200], tuple(tags), status
+    text = " ".join(w for w in words if w)[:200]
+    return ParsedQuery(text, tuple(tags), status, assignee, assigned)
 
 
 def apply(issues: QuerySet[Issue], search: IssueSearch) -> QuerySet[Issue]:
     status = search.status
     if status:
         issues = issues.filter(status=status) if status in IssueStatus.values else issues.none()
+    if search.assignee is not None:
+        issues = issues.filter(assignee__username=search.assignee)
+    if search.assigned is not None:
+        issues = issues.filter(assignee__isnull=not search.assigned)
     if search.text:
         issues = issues.filter(Q(title__icontains=search.text) | Q(culprit__icontains=search.text))
     for key, value in search.tags:

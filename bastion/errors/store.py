@@ -54,6 +54,7 @@ ISSUE_FIELDS = [
     "ignore_until_users",
     "regressed",
     "regressed_at",
+    "suppressed_count",
 ]
 MAX_LISTED_VALUES = 200
 MAX_TAGS_COUNTED = 50  # per event
@@ -156,6 +157,7 @@ def _apply(
         if regression is not None:
             transitions.append(regression)
     issue.event_count += 1
+    issue.suppressed_count += 1 if event.suppressed_by is not None else 0
     issue.users_affected += 1 if new_user else 0
     issue.last_seen = max(issue.last_seen, now)
     issue.title, issue.culprit, issue.level = data["title"], data["culprit"], data["level"]

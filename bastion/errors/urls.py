@@ -27,6 +27,21 @@ urlpatterns = [
         name="issue-review",
     ),
     path(
+        "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/assign/",
+        pages.issue_assign,
+        name="issue-assign",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/comments/",
+        pages.issue_comment,
+        name="issue-comment",
+    ),
+    path(
+        "o/<slug:org>/errors/<slug:project>/issues/<int:issue_id>/comments/<int:comment_id>/delete/",
+        pages.issue_comment_delete,
+        name="issue-comment-delete",
+    ),
+    path(
         "o/<slug:org>/errors/<slug:project>/review-coverage/",
         audit_pages.review_coverage,
         name="review-coverage",

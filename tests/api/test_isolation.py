@@ -29,6 +29,7 @@ from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
 from bastion.core.tokens import new_token
 from bastion.errors import services as error_services
+from bastion.errors.collaboration import add_comment as add_issue_comment
 from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
@@ -64,6 +65,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "build_job_id": lambda w: str(w.build_job_id),
     "pipeline_schedule_id": lambda w: str(pipeline_schedule_of(w.org, w.pipeline)),
     "issue_id": lambda w: str(w.issue_id),
+    "comment_id": lambda w: str(w.comment_id),
     "key_id": lambda w: str(w.dsn_key_id),
     "test": lambda w: w.browser_test,
     "suite": lambda w: w.browser_suite,
@@ -98,6 +100,7 @@ class World:
     build_number: int
     build_job_id: int
     issue_id: int
+    comment_id: int
     dsn_key_id: int
     browser_test: str
     browser_suite: str
@@ -150,6 +153,7 @@ def build_world(slug: str) -> World:
         last_seen=now,
         event_count=1,
     )
+    comment = add_issue_comment(owner, issue, "seen before")
     scan_target, scan, finding = scanning_world(project)
     schedule_and_report(scan_target, scan, cluster)
     message_id = inbox_world(browser_run_id)
@@ -172,6 +176,7 @@ def build_world(slug: str) -> World:
         build_number=build_number,
         build_job_id=build_job_id,
         issue_id=issue.pk,
+        comment_id=comment.pk,
         dsn_key_id=dsn_key.pk,
         browser_test=browser_test,
         browser_suite=browser_suite,

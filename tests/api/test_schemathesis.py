@@ -17,6 +17,7 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -28,6 +29,8 @@ from schemathesis.specs.openapi.checks import (
 
 from bastion.core import services
 from bastion.core.access import Principal
+from bastion.errors.collaboration import add_comment as add_issue_comment
+from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
 from tests.api.conftest import make_team
@@ -71,6 +74,16 @@ def seeded(db: None) -> dict[str, Any]:
         organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
     )
     browser_test, browser_suite, browser_run_id = browser_world(owner, project)
+    issue = Issue.objects.create(
+        project=project,
+        grouping_version="test:v1",
+        grouping_hash="0" * 64,
+        title="KeyError: 'cart'",
+        first_seen=timezone.now(),
+        last_seen=timezone.now(),
+        event_count=1,
+    )
+    comment = add_issue_comment(owner, issue, "seen before")
     return {
         "token": team.owner_token,
         "path": {
@@ -93,6 +106,8 @@ def seeded(db: None) -> dict[str, Any]:
             "message_id": inbox_world(browser_run_id),
             "suite_schedule_id": schedule_world(owner, project, browser_suite),
             "index": 0,
+            "issue_id": issue.pk,
+            "comment_id": comment.pk,
         },
     }
 
