@@ -160,6 +160,18 @@ def new_attempt(build_job: BuildJob, retried_by: str) -> BuildJob:
     )
 
 
+def _lost_reason(build_jobs: list[BuildJob]) -> str:
+    """Why a step failed when no command failed: its job's agent vanished or it never ran."""
+    for build_job in build_jobs:
+        job = build_job.job
+        if job is not None and job.state == JobState.LOST:
+            why = job.signal_reason or "lost"
+            return f"job {job.pk} lost: its agent stopped answering ({why}, exit -1)"
+        if job is not None and job.state == JobState.EXPIRED:
+            return f"job {job.pk} expired: no agent of its queue took it in time"
+    return ""
+
+
 def _command_progress(run: _Run, row: BuildStep, step: CommandStep) -> None:
     outcomes: list[str | None] = []
     current = run.jobs.get(row.pk, [])
@@ -174,6 +186,7 @@ def _command_progress(run: _Run, row: BuildStep, step: CommandStep) -> None:
         return
     for state in (StepState.FAILED, StepState.CANCELED, StepState.SOFT_FAILED):
         if state in outcomes:
+            row.skip_reason = _lost_reason(current) if state == StepState.FAILED else ""
             run.set_state(row, state)
             return
     run.set_state(row, StepState.PASSED)

@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
@@ -112,7 +113,14 @@ def cli_template(
 @pytest.fixture
 def cli(cli_template: Cli, tmp_path: Path) -> Iterator[Cli]:
     """A fresh, migrated installation for this test."""
-    data_dir = tmp_path / "var"
+    with installation(cli_template, tmp_path / "var") as fresh:
+        yield fresh
+
+
+@contextmanager
+def installation(cli_template: Cli, data_dir: Path) -> Iterator[Cli]:
+    """A fresh, migrated installation cloned from the template into ``data_dir`` (for fixtures
+    of a wider scope than ``cli``, e.g. one server shared by a module's tests)."""
     shutil.copytree(cli_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3*"))
     if not PG_URL:
         source = sqlite3.connect(cli_template.data_dir / "bastion.sqlite3")

@@ -53,9 +53,11 @@ class Server:
     api_token: str = ""
     agent_token: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    web: subprocess.Popen[bytes] | None = None
+    port: int = 0
 
     def _spawn(self, name: str, args: list[str], **env: str) -> subprocess.Popen[bytes]:
-        with (self.logs / f"{name}.log").open("wb") as out:
+        with (self.logs / f"{name}.log").open("ab") as out:  # a restarted process appends
             proc = subprocess.Popen(
                 args, stdout=out, stderr=subprocess.STDOUT, env=self.cli.env(**FAST, **env)
             )
@@ -73,16 +75,40 @@ class Server:
             check=True,
         )  # fmt: skip
         self.api_token = json.loads(api.stdout)["token"]
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self._spawn(
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start_web()
+
+    def start_web(self) -> None:
+        """The web process (gunicorn) on the server's port; returns once it answers."""
+        self.web = self._spawn(
             "server",
-            [GUNICORN, "bastion.wsgi:application", "--bind", f"127.0.0.1:{port}",
+            [GUNICORN, "bastion.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
              "--workers", "1", "--worker-class", "gthread", "--threads", "8",
              "--timeout", "60", "--log-level", "warning"],
             DJANGO_SETTINGS_MODULE="bastion.settings",
         )  # fmt: skip
         wait_until(self._ready, timeout=90)  # a loaded machine imports Django slowly
+
+    def stop_web(self) -> None:
+        """Stop the web process as a restart would (SIGTERM, then wait for it to exit)."""
+        assert self.web is not None
+        self.stop_proc(self.web)
+        self.web = None
+
+    def scheduler(self) -> subprocess.Popen[bytes]:
+        """``bastion scheduler``: marks silent agents lost, sweeps builds, fires schedules."""
+        return self._spawn("scheduler", [BASTION, "scheduler", "--interval", "0.2"])
+
+    @staticmethod
+    def stop_proc(proc: subprocess.Popen[bytes]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
     def _ready(self) -> bool:
         try:
@@ -91,11 +117,11 @@ class Server:
         except httpx.HTTPError:
             return False
 
-    def agent(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def agent(self, name: str, *args: str, queue: str = "default") -> subprocess.Popen[bytes]:
         return self._spawn(
             f"agent-{name}",
             [BASTION, "agent", "start", "--server", self.url, "--name", name,
-             "--tags", "queue=default", *args],
+             "--tags", f"queue={queue}", *args],
             BASTION_AGENT_TOKEN=self.agent_token,
         )  # fmt: skip
 
@@ -127,11 +153,7 @@ class Server:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         for proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            self.stop_proc(proc)
 
 
 @pytest.fixture

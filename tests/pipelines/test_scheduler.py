@@ -9,7 +9,7 @@ from bastion.core.models import AuditEvent
 from bastion.jobs import dispatch
 from bastion.jobs.models import Job, JobState
 from bastion.pipelines import scheduler, services
-from bastion.pipelines.models import BuildJob, BuildState, StepState
+from bastion.pipelines.models import BuildJob, BuildState, BuildStep, StepState
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import Runner, fresh, job_of, make_pipeline, steps
 
@@ -146,6 +146,21 @@ def test_automatic_retry_on_exit_status_and_lost_agent(world: World, runner: Run
     runner.run(exit_status=5)  # exit 5 was allowed one retry only, and it was used
     assert steps(build)["flaky"] == StepState.FAILED and fresh(build).state == BuildState.FAILED
     assert BuildJob.objects.filter(build=build).count() == 3
+
+
+def test_a_lost_job_without_retry_fails_its_step_saying_why(world: World, runner: Runner) -> None:
+    build = services.create_build(world.principal, make_pipeline(world, "steps:\n  - command: x\n"))
+    job = runner.take()
+    assert job is not None
+    Job.objects.filter(pk=job.pk).update(
+        state=JobState.LOST, exit_status=-1, signal_reason="agent_lost", finished_at=job.started_at
+    )
+    scheduler.sweep()
+    row = BuildStep.objects.get(build=build)
+    assert (row.state, fresh(build).state) == (StepState.FAILED, BuildState.FAILED)
+    assert (
+        row.skip_reason == f"job {job.pk} lost: its agent stopped answering (agent_lost, exit -1)"
+    )
 
 
 BLOCK = """
