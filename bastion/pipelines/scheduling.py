@@ -18,10 +18,9 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
 
 from bastion.core import audit, schedules
-from bastion.core.access import Principal, require_role
+from bastion.core.access import Principal, get_scoped_or_404, require_role
 from bastion.core.models import Role, Schedule
 from bastion.pipelines import services
 from bastion.pipelines.models import Pipeline, PipelineSchedule
@@ -60,11 +59,15 @@ def schedules_of(principal: Principal, pipeline: Pipeline) -> QuerySet[PipelineS
 def get_build_schedule_for(
     principal: Principal, pipeline: Pipeline, schedule_id: int, minimum: str = Role.VIEWER
 ) -> PipelineSchedule:
-    row = schedules_of(principal, pipeline).filter(pk=schedule_id).first()
-    if row is None:
-        raise Http404("No such schedule.")
-    require_role(principal, pipeline.organization, minimum)
-    return row
+    """One schedule of ``pipeline`` (404 outside the caller's scope, 403 below ``minimum``)."""
+    return get_scoped_or_404(
+        principal,
+        schedules_of(principal, pipeline),
+        schedule_id,
+        org_path="pipeline__organization",
+        what="schedule",
+        minimum=minimum,
+    )
 
 
 def next_runs(row: PipelineSchedule, count: int = NEXT_RUNS_SHOWN) -> list[datetime]:
