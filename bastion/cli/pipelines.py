@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from bastion.cli import builds, jobside, setup_django
+from bastion.cli import builds, jobside, pipeline_schedules, setup_django
 from bastion.cli.pipeline_common import EXIT_USAGE, _errors, _fail, _signed, _split
 from bastion.cli.remote import Remote, RemoteError
 from bastion.pipelines.repository import UPLOAD_YAML
@@ -59,6 +59,7 @@ def register(sub: Any) -> None:
         "--signing-key", type=Path, default=None, help="sign the command steps (PEM, Ed25519)"
     )
     upload.set_defaults(handler=jobside.cmd_pipeline_upload)
+    pipeline_schedules.register(pipeline_sub)
     jobside.register(sub)
 
     build = sub.add_parser("build", help="builds of pipelines")

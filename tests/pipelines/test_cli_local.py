@@ -53,3 +53,24 @@ def test_bad_input_fails_with_a_message(cli: Cli, tmp_path: Path) -> None:  # no
     missing = cli.run("build", "create", "acme/nope")
     assert missing.returncode == 1 and "no pipeline acme/nope" in missing.stderr
     assert cli.run("build", "create", "acme/nope", "--env", "novalue").returncode == 2
+
+
+def test_pipeline_schedule_add_and_list(cli: Cli, tmp_path: Path) -> None:  # noqa: F811
+    _setup(cli)
+    path = tmp_path / "pipeline.yml"
+    path.write_text("steps:\n  - command: echo nightly\n")
+    cli.run("pipeline", "create", "acme/app", "--file", str(path), check=True)
+    added = cli.run(
+        "pipeline", "schedule", "add", "acme/app", "--cron", "0 2 * * *", "--timezone",
+        "Europe/Lisbon", "--env", "NIGHTLY=1", "--json", check=True,
+    )  # fmt: skip
+    row = json.loads(added.stdout)
+    assert (row["cron"], row["branch"], row["env"]) == ("0 2 * * *", "main", ["NIGHTLY"])
+    assert len(row["next_runs"]) == 3
+    listed = cli.run("pipeline", "schedule", "list", "acme/app", check=True)
+    assert "0 2 * * *" in listed.stdout and "Europe/Lisbon" in listed.stdout
+    bad = cli.run("pipeline", "schedule", "add", "acme/app", "--cron", "every night")
+    assert bad.returncode == 1 and "cron" in bad.stderr
+    assert (
+        cli.run("pipeline", "schedule", "add", "acme/nope", "--cron", "* * * * *").returncode == 1
+    )
