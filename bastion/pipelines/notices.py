@@ -234,8 +234,8 @@ def build_finished(build: Build, definition: Pipeline) -> None:
 def steps_finished(build: Build, definition: Pipeline, rows: Iterable[BuildStep]) -> None:
     """Announce steps that just finished to their own ``notify:`` entries."""
     for row in rows:
-        if row.state not in STEP_FINISHED or row.state == StepState.SKIPPED:
-            continue
+        if row.state not in STEP_FINISHED or row.started_at is None:
+            continue  # skipped, or never ran (a dependency failed, the build was canceled)
         try:
             step = definition.step(row.key)
         except KeyError:

@@ -59,6 +59,8 @@ def test_a_missed_schedule_fires_one_build_recording_the_schedule_as_its_source(
     assert event.changes["source"] == "schedule" and event.changes["schedule"] == row.pk
     row.schedule.refresh_from_db()
     assert row.schedule.last_run_at == now and row.schedule.next_run_at > now
+    page = login_client(world.owner).get(f"/o/{world.org.slug}/pipelines/app/builds/1/")
+    assert "Scheduled build: 0 * * * *" in page.content.decode()
 
 
 def test_a_paused_schedule_does_not_fire_and_deleting_the_pipeline_drops_its_schedules() -> None:
