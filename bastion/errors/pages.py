@@ -152,6 +152,8 @@ def issue(
     services.record_view(principal, found)
     events = access.events_for(principal, found)
     event = issue_detail.chosen_event(events, request.GET.get("event", ""))
+    members = list(access.assignable_members(principal, found.project))
+    member_ids = {m.pk for m in members}
     data = event.data if event is not None else {}
     context: dict[str, Any] = {
         "project": found.project,
@@ -171,7 +173,9 @@ def issue(
         "chart": issue_detail.events_chart(found),
         "recent": events[:20],
         "can_change": can(request, Role.MEMBER),
-        "members": access.assignable_members(principal, found.project),
+        "members": members,
+        # An assignee who has left the organization stays shown until someone reassigns.
+        "former_assignee": found.assignee if found.assignee_id not in member_ids else None,
         "comments": access.comments_for(principal, found)[:MAX_COMMENTS],
         "can_moderate": can(request, Role.ADMIN),
         "reviews": access.reviews_for(principal, found)[:50],

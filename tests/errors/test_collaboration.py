@@ -10,8 +10,15 @@ from django.test import Client
 from django.utils import timezone
 
 from bastion.browser.models import MailMessage
+from bastion.core import services as core_services
 from bastion.core.access import Principal
-from bastion.core.models import AuditEvent, NotificationChannel, NotificationDelivery, Role
+from bastion.core.models import (
+    AuditEvent,
+    Membership,
+    NotificationChannel,
+    NotificationDelivery,
+    Role,
+)
 from bastion.core.notifications import create_channel
 from bastion.errors import access, collaboration, coverage, services
 from bastion.errors.models import Issue, IssueComment, RuleKind
@@ -253,6 +260,12 @@ def test_pages_assign_comment_and_bulk_assign(client: Client, setup: Setup) -> N
     )
     unassigned = client.get(f"{base}/", {"assignee": "-"}).content.decode()
     assert unassigned.count('data-testid="issue-row"') == 0
+
+    core_services.remove_member(
+        _owner(setup), Membership.objects.get(organization=setup.org, user=bob)
+    )
+    html = client.get(f"{base}/issues/{first.pk}/").content.decode()
+    assert "bob (no longer a member)" in html and '<option value="bob"' not in html
 
 
 def test_pages_of_another_organization_are_404_and_viewers_change_nothing(
