@@ -238,8 +238,12 @@ class AgentClient:
             cancel_reason=str(body["cancel_reason"]),
         )
 
-    def log(self, job: AcceptedJob, seq: int, data: str) -> None:
-        self.request("POST", f"/jobs/{job.id}/log", job.token, json={"seq": seq, "data": data})
+    def log(self, job: AcceptedJob, seq: int, data: str) -> bool:
+        """Upload one chunk; True once the server's copy reached its cap (log truncated)."""
+        answer = self.request(
+            "POST", f"/jobs/{job.id}/log", job.token, json={"seq": seq, "data": data}
+        )
+        return bool(answer.get("truncated"))
 
     def upload_artifact(self, job: AcceptedJob, path: str, content: bytes) -> dict[str, Any]:
         return self.request(

@@ -38,6 +38,9 @@ class LogStreamer:
         self.secrets = secrets
         self.seq = 0
         self.failed_chunks = 0
+        # The server truncated the log at its cap: later output is read (the job never blocks
+        # on a full pipe) but no longer uploaded.
+        self.truncated = False
         self._buffer: list[str] = []
         self._held = False
         self._lock = threading.Lock()
@@ -76,13 +79,15 @@ class LogStreamer:
         with self._send_lock:
             text = self._take(final)
             for start in range(0, len(text), CHUNK_CHARS):
+                if self.truncated:
+                    return
                 self._send(redact_text(text[start : start + CHUNK_CHARS], self.secrets))
 
     def _send(self, data: str) -> None:
         seq = self.seq
         self.seq += 1
         try:
-            self.client.log(self.job, seq, data)
+            self.truncated = self.client.log(self.job, seq, data)
         except Unauthorized:
             raise
         except AgentApiError as exc:
