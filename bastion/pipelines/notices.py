@@ -38,7 +38,7 @@ from bastion.pipelines.models import (
     BuildStep,
     StepState,
 )
-from bastion.pipelines.yaml import Pipeline
+from bastion.pipelines.yaml import ExpressionError, Pipeline
 from bastion.pipelines.yaml.steps import Notification
 
 log = logging.getLogger(__name__)
@@ -176,7 +176,12 @@ def _send(
     problems: list[str] = []
     targets: dict[int, NotificationChannel] = {}
     for item in entries:
-        if not item.applies(context):
+        try:
+            applies = item.applies(context)
+        except ExpressionError as exc:
+            problems.append(f"`{item.kind}`: its `if` cannot be evaluated: {exc}")
+            continue
+        if not applies:
             continue
         if not item.supported:
             problems.append(f"`{item.kind}` notifications are not supported by Bastion")

@@ -120,6 +120,18 @@ steps:
         assert MailMessage.objects.count() == 1
 
 
+def test_an_if_that_fails_at_run_time_is_reported_and_the_build_still_finishes(
+    world: World, runner: Runner
+) -> None:
+    yaml = 'notify:\n  - email: "a@acme.test"\n    if: build.branch =~ "main"\nsteps:\n  - command: x\n'
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    runner.run(exit_status=0)
+    assert fresh(build).state == BuildState.PASSED
+    note = Annotation.objects.get(build=build, context="notify")
+    assert "its `if` cannot be evaluated" in note.body
+    assert not NotificationDelivery.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("notify", "problem"),
     [
