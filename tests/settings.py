@@ -20,3 +20,15 @@ PASSWORD_HASHERS = [
 # Several test processes may share one PostgreSQL server: each gets its own test database.
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"]["NAME"] = f"test_bastion_{os.getpid()}"  # noqa: F405
+else:
+    # A file, not the in-memory default: live-server tests then see the server's writes the way
+    # a deployment does (committed transactions through separate connections), instead of
+    # sharing one in-memory connection with the server thread, which showed half-done work
+    # and "table is locked" errors. pytest-xdist adds a suffix per worker.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": os.path.join(os.environ["BASTION_DATA_DIR"], "test.sqlite3")
+    }
+    # Each test's database is thrown away: WAL's NORMAL sync skips an fsync per commit.
+    DATABASES["default"]["OPTIONS"]["init_command"] = DATABASES["default"]["OPTIONS"][  # noqa: F405
+        "init_command"
+    ].replace("synchronous=FULL", "synchronous=NORMAL")
