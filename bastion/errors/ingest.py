@@ -37,7 +37,7 @@ from bastion.errors.grouping import grouping_hash
 from bastion.errors.models import DsnKey, ProjectErrorSettings
 from bastion.errors.normalize import InvalidEvent, normalize_event
 from bastion.errors.rules import first_match, rule_cache
-from bastion.errors.scrubbing import ScrubRules, scrub
+from bastion.errors.scrubbing import ScrubRules, cached_rules, scrub
 from bastion.errors.store import PendingWrite, PreparedEvent
 
 logger = logging.getLogger(__name__)
@@ -188,12 +188,12 @@ def scrub_rules_for(key: DsnKey) -> ScrubRules:
     # A missing reverse one-to-one raises a subclass of AttributeError: no settings, defaults.
     settings: ProjectErrorSettings | None = getattr(key.project, "error_settings", None)
     if settings is None:
-        return ScrubRules.build()
-    return ScrubRules.build(
-        defaults=settings.scrub_defaults,
-        fields=settings.scrub_fields,
-        patterns=settings.scrub_patterns,
-        safe_fields=settings.safe_fields,
+        return cached_rules(True, (), (), ())
+    return cached_rules(
+        settings.scrub_defaults,
+        tuple(settings.scrub_fields),
+        tuple(settings.scrub_patterns),
+        tuple(settings.safe_fields),
     )
 
 

@@ -40,12 +40,23 @@ _PAIR = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+[a-z0-9._~+/=-]{8,}")
 MAX_DEPTH = 40
-# Cheap checks that find nothing in most strings, before the three precise patterns.
-_MAYBE = re.compile(r"passw|secret|token|api_?key|auth|session|bearer|basic|\d[\d -]{11}")
+# Cheap checks that find nothing in most strings, before the three precise patterns: plain
+# substring tests (C speed, no regex alternation tried at each position) for the words, and a
+# regex only for strings that hold a dozen digits at all. A string shorter than the shortest
+# word ("auth") holds none of them.
+_WORDS = ("passw", "secret", "token", "apikey", "api_key", "auth", "session", "bearer", "basic")
+_DIGITS = re.compile(r"\d[\d -]{11}")
+_MIN_SENSITIVE = 4
 
 
 def _maybe_sensitive(text: str) -> bool:
-    return _MAYBE.search(text.lower()) is not None
+    if len(text) < _MIN_SENSITIVE:
+        return False
+    lowered = text.lower()
+    for word in _WORDS:
+        if word in lowered:
+            return True
+    return len(text) >= 12 and _DIGITS.search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,10 @@ class ScrubRules:
     fields: tuple[str, ...] = ()
     patterns: tuple[re.Pattern[str], ...] = ()
     safe_fields: frozenset[str] = field(default_factory=frozenset)
+    # Key name -> sensitive, filled as keys are met (events repeat the same few hundred keys).
+    _keys: dict[str, bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def build(
@@ -71,10 +86,18 @@ class ScrubRules:
         )
 
     def sensitive_key(self, key: str) -> bool:
-        return _sensitive_key(key.lower(), self.defaults, self.fields, self.safe_fields)
+        known = self._keys.get(key)
+        if known is None:
+            known = _sensitive_key(key.lower(), self.defaults, self.fields, self.safe_fields)
+            if len(self._keys) >= MAX_CACHED_KEYS:
+                self._keys.clear()
+            self._keys[key] = known
+        return known
 
 
-@functools.lru_cache(maxsize=4096)
+MAX_CACHED_KEYS = 4096
+
+
 def _sensitive_key(
     lowered: str, defaults: bool, fields: tuple[str, ...], safe_fields: frozenset[str]
 ) -> bool:
@@ -82,6 +105,14 @@ def _sensitive_key(
         return False
     names = (DEFAULT_FIELDS if defaults else ()) + fields
     return any(name in lowered for name in names)
+
+
+@functools.lru_cache(maxsize=256)
+def cached_rules(
+    defaults: bool, fields: tuple[str, ...], patterns: tuple[str, ...], safe_fields: tuple[str, ...]
+) -> ScrubRules:
+    """The rules of these settings, built once (and their key cache kept) across requests."""
+    return ScrubRules.build(defaults, fields, patterns, safe_fields)
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -100,6 +131,8 @@ def _card(match: re.Match[str]) -> str:
 
 
 def scrub_string(text: str, rules: ScrubRules) -> str:
+    if len(text) < _MIN_SENSITIVE and not rules.patterns:
+        return text
     if rules.defaults and _maybe_sensitive(text):
         text = _CARD.sub(_card, text)
         text = _PAIR.sub(
@@ -123,24 +156,54 @@ def scrub(value: Any, rules: ScrubRules, depth: int = 0) -> Any:
     if isinstance(value, str):
         return scrub_string(value, rules)
     if isinstance(value, dict):
-        return {
-            key: FILTERED
-            if isinstance(key, str) and rules.sensitive_key(key) and item not in (None, "")
-            else scrub(item, rules, depth + 1)
-            for key, item in value.items()
-        }
+        return _scrub_dict(value, rules, depth)
     if isinstance(value, list):
-        result = []
-        for item in value:
-            # Headers and cookies may come as [name, value] pairs.
-            if (
-                isinstance(item, list)
-                and len(item) == 2
-                and isinstance(item[0], str)
-                and rules.sensitive_key(item[0])
-            ):
-                result.append([item[0], FILTERED])
-            else:
-                result.append(scrub(item, rules, depth + 1))
-        return result
+        return _scrub_list(value, rules, depth)
     return value
+
+
+# Strings and scalars, the most common children, are handled in the loops of the two
+# functions below rather than by a call to scrub() each (measured: a third of the time).
+
+
+def _scrub_dict(value: dict[Any, Any], rules: ScrubRules, depth: int) -> dict[Any, Any]:
+    if depth >= MAX_DEPTH:
+        return {key: FILTERED for key in value}
+    result: dict[Any, Any] = {}
+    sensitive_key = rules.sensitive_key
+    for key, item in value.items():
+        if isinstance(key, str) and sensitive_key(key) and item is not None and item != "":
+            result[key] = FILTERED
+        elif isinstance(item, str):
+            result[key] = scrub_string(item, rules)
+        elif isinstance(item, dict):
+            result[key] = _scrub_dict(item, rules, depth + 1)
+        elif isinstance(item, list):
+            result[key] = _scrub_list(item, rules, depth + 1)
+        else:
+            result[key] = item
+    return result
+
+
+def _scrub_list(value: list[Any], rules: ScrubRules, depth: int) -> list[Any]:
+    result: list[Any] = []
+    for item in value:
+        # Headers and cookies may come as [name, value] pairs.
+        if (
+            isinstance(item, list)
+            and len(item) == 2
+            and isinstance(item[0], str)
+            and rules.sensitive_key(item[0])
+        ):
+            result.append([item[0], FILTERED])
+        elif depth >= MAX_DEPTH:
+            result.append(FILTERED)
+        elif isinstance(item, str):
+            result.append(scrub_string(item, rules))
+        elif isinstance(item, dict):
+            result.append(_scrub_dict(item, rules, depth + 1))
+        elif isinstance(item, list):
+            result.append(_scrub_list(item, rules, depth + 1))
+        else:
+            result.append(item)
+    return result
