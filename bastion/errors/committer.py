@@ -115,10 +115,8 @@ class GroupCommitter:
             self._queue.put(None)
             thread.join(timeout)
 
-    def _take_batch(self) -> list[_Ticket] | None:
-        first = self._queue.get()
-        if first is None:
-            return None
+    def _take_batch(self, first: _Ticket) -> list[_Ticket]:
+        """``first`` and whatever else is waiting, up to ``max_batch`` writes."""
         batch = [first]
         while len(batch) < self.max_batch:
             try:
@@ -133,21 +131,22 @@ class GroupCommitter:
 
     def _run(self) -> None:
         try:
-            while (batch := self._take_batch()) is not None:
-                self._commit(batch)
+            while (first := self._queue.get()) is not None:
+                # The batch is drained only once this process may write: while another
+                # process holds the writer lock (SQLite), the requests arriving here join it.
+                with _writer_lock():
+                    batch = self._take_batch(first)
+                    results = self._store([ticket.write for ticket in batch])
+                for ticket, result in zip(batch, results, strict=True):
+                    ticket.result = result
+                    ticket.done.set()
         finally:
             connection.close()
 
-    def _commit(self, batch: Sequence[_Ticket]) -> None:
-        writes = [ticket.write for ticket in batch]
-        results: list[bool | BaseException]
+    def _store(self, writes: Sequence[PendingWrite]) -> list[bool | BaseException]:
         try:
-            with _writer_lock():
-                results = list(store_batch(writes))
+            return list(store_batch(writes))
         except Exception:  # noqa: BLE001 - retried one by one, each error goes to its request
             logger.warning("batch of %d writes failed; storing them one by one", len(writes))
             connection.close_if_unusable_or_obsolete()
-            results = store_each(writes)
-        for ticket, result in zip(batch, results, strict=True):
-            ticket.result = result
-            ticket.done.set()
+            return store_each(writes)
