@@ -7,6 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 from django.db import connection
+from hypothesis import settings as hypothesis_settings
+
+# No per-example deadline: it is a timed assertion, and on a loaded two-core machine a 2 ms
+# example sometimes takes 300 ms. Examples stay bounded by each test's max_examples.
+hypothesis_settings.register_profile("bastion", deadline=None)
+hypothesis_settings.load_profile("bastion")
 
 DB_FIXTURES = {
     "db",
