@@ -241,6 +241,7 @@ def _mount_routers() -> None:
     api.add_router("/", "bastion.errors.collaboration_api.router")
     api.add_router("/", "bastion.pipelines.api.router")
     api.add_router("/", "bastion.pipelines.policy_api.router")
+    api.add_router("/", "bastion.pipelines.secret_api.router")
     api.add_router("/", "bastion.browser.api.router")
     api.add_router("/", "bastion.browser.manage_api.router")
     api.add_router("/", "bastion.scanning.api.router")

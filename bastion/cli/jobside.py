@@ -1,5 +1,5 @@
-"""Commands run from inside a job with its job token: ``meta-data``, ``pipeline upload``,
-``annotate`` and ``artifact``. They talk to the agent API only (no database, no Django)."""
+"""Commands run from inside a job with its job token: ``meta-data``, ``secret get``,
+``pipeline upload``, ``annotate`` and ``artifact``. They talk to the agent API only (no database, no Django)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ def register(sub: Any) -> None:
     get.set_defaults(handler=cmd_meta_data_get)
     keys = meta_sub.add_parser("keys", help="list the keys")
     keys.set_defaults(handler=cmd_meta_data_keys)
+
+    secret = sub.add_parser("secret", help="(inside a job) the cluster's secrets")
+    secret_sub = secret.add_subparsers(dest="secret_command", metavar="ACTION", required=True)
+    secret_get = secret_sub.add_parser("get", help="print the value of the secret NAME")
+    secret_get.add_argument("name")
+    secret_get.set_defaults(handler=cmd_secret_get)
 
     artifact = sub.add_parser("artifact", help="(inside a job) the build's artifacts")
     art_sub = artifact.add_subparsers(dest="artifact_command", metavar="ACTION", required=True)
@@ -136,6 +142,15 @@ def cmd_meta_data_get(args: argparse.Namespace) -> int:
                 raise
             print(args.default)
             return 0
+        print(found.json()["value"])
+        return 0
+
+    return _job_command(run)
+
+
+def cmd_secret_get(args: argparse.Namespace) -> int:
+    def run(client: JobClient) -> int:
+        found = client.call("GET", client.job(f"/secrets/{quote(args.name, safe='')}"))
         print(found.json()["value"])
         return 0
 

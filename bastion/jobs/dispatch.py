@@ -28,7 +28,7 @@ from bastion.core.access import Principal, require_role
 from bastion.core.context import Actor, client_ip
 from bastion.core.models import Organization, Role, slug_validator
 from bastion.core.tokens import hash_token, new_token
-from bastion.jobs import wakeup
+from bastion.jobs import gates, wakeup
 from bastion.jobs.artifacts import upload_artifact
 from bastion.jobs.errors import InvalidAgentToken, JobConflict, JobNotFound
 from bastion.jobs.logs import append_log, job_secrets, payload_env, read_log
@@ -470,7 +470,11 @@ def _assign_next(agent: Agent) -> Job | None:
     now = timezone.now()
     for job_id in _candidates(agent, now):
         if _try_assign(agent, job_id, now):
-            return Job.objects.get(pk=job_id)
+            job = Job.objects.get(pk=job_id)
+            reason = gates.refusal(job)
+            if reason is None:
+                return job
+            gates.refuse(_agent_actor(agent), job, reason)
     return None
 
 

@@ -45,14 +45,51 @@ def payload_env(payload: dict[str, Any]) -> dict[str, Any]:
     return env
 
 
+def _opened(sealed: Any) -> Any:
+    if not isinstance(sealed, str) or not sealed:
+        return None
+    try:
+        return json.loads(crypto.decrypt(sealed))
+    except (crypto.DecryptionError, ValueError):
+        logger.warning("a job's encrypted values could not be decrypted (SECRET_KEY changed?)")
+        return None
+
+
+def with_sealed_env(payload: dict[str, Any], extra: dict[str, str]) -> dict[str, Any]:
+    """The payload with ``extra`` added to its encrypted env and named secret (redacted)."""
+    opened = _opened(payload.get("env_encrypted"))
+    env = dict(opened) if isinstance(opened, dict) else {}
+    env.update(extra)
+    names = payload.get("secret_env")
+    declared = set(names) if isinstance(names, list) else set()
+    return {
+        **payload,
+        "env_encrypted": crypto.encrypt(json.dumps(env)),
+        "secret_env": sorted(declared | set(extra)),
+    }
+
+
+def with_redacted(payload: dict[str, Any], value: str) -> dict[str, Any]:
+    """The payload with one more value to redact from the job's log (e.g. a secret the job
+    read with ``bastion secret get``), kept encrypted."""
+    opened = _opened(payload.get("redact_encrypted"))
+    values = [str(v) for v in opened] if isinstance(opened, list) else []
+    if value not in values:
+        values.append(value)
+    return {**payload, "redact_encrypted": crypto.encrypt(json.dumps(values))}
+
+
 def job_secrets(job: Job) -> list[str]:
-    """Values of the env variables the job's payload declares secret (``payload["secret_env"]``)."""
+    """Values of the env variables the job's payload declares secret (``payload["secret_env"]``)
+    and the other values it was given to redact (``payload["redact_encrypted"]``)."""
     payload = job.payload if isinstance(job.payload, dict) else {}
     names = payload.get("secret_env") or []
     env = payload_env(payload)
     if not isinstance(names, list) or not isinstance(env, dict):
         return []
-    return [str(env[name]) for name in names if isinstance(name, str) and env.get(name)]
+    found = [str(env[name]) for name in names if isinstance(name, str) and env.get(name)]
+    extra = _opened(payload.get("redact_encrypted"))
+    return found + ([str(v) for v in extra] if isinstance(extra, list) else [])
 
 
 @dataclass(frozen=True)

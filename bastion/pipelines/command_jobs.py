@@ -70,6 +70,9 @@ def job_spec(run: _Run, step: CommandStep, build_job: BuildJob) -> bulk.NewJob:
         "env": env,
         "artifact_paths": list(step.artifact_paths),
     }
+    if step.secrets:
+        # Names only: the values are added when an agent of the cluster takes the job.
+        payload["cluster_secrets"] = dict(step.secrets)
     checkout = repository.checkout_payload(run.build)
     if checkout is not None:
         payload["checkout"] = checkout  # the agent checks the commit out first

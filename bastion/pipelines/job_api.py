@@ -98,6 +98,19 @@ def get_meta_data(request: HttpRequest, job_id: int, key: str) -> MetaDataOut:
     return MetaDataOut(key=key, value=value)
 
 
+class SecretOut(Schema):
+    key: str
+    value: str
+
+
+@router.get(BASE + "/secrets/{key}", response=SecretOut)
+def get_secret(request: HttpRequest, job_id: int, key: str) -> SecretOut:
+    """A cluster secret the job's build may have (404 otherwise); audited, added to the job's
+    log redaction."""
+    value = jobside.read_secret(_job(request, job_id), key[:100])
+    return SecretOut(key=key, value=value)
+
+
 @router.post(BASE + "/pipeline", response={201: UploadOut})
 def upload_pipeline(request: HttpRequest, job_id: int, body: UploadIn) -> Status[UploadOut]:
     job = _job(request, job_id)

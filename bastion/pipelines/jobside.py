@@ -20,7 +20,7 @@ from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs.errors import JobConflict
 from bastion.jobs.models import Artifact, Job, JobState
-from bastion.pipelines import environment, scheduler
+from bastion.pipelines import cluster_secrets, environment, scheduler
 from bastion.pipelines.models import Annotation, AnnotationStyle, Build, BuildJob, BuildStep
 from bastion.pipelines.services import new_step_rows
 from bastion.pipelines.upload import splice
@@ -58,6 +58,13 @@ def _actor(build_job: BuildJob) -> Principal:
         organization=build.organization,
         what=f"job:{build_job.job_id} of {build.pipeline.slug}#{build.number}",
     )
+
+
+def read_secret(job: Job, key: str) -> str:
+    """``bastion secret get``: a secret of the job's cluster, when its build may have it."""
+    _writable(job)
+    build_job = build_job_for(job)
+    return cluster_secrets.read_by_job(job, build_job.build, _actor(build_job), key)
 
 
 # --- meta-data ----------------------------------------------------------------------------------
@@ -121,6 +128,7 @@ def upload_pipeline(job: Job, text: str) -> list[str]:
             definition = parse_pipeline(merged, environment.interpolation_env(build))
         except PipelineInvalid as exc:
             raise ValidationError({"yaml": exc.messages()}) from exc
+        cluster_secrets.check_step_secrets(build.pipeline.cluster, definition)
         build.pipeline_yaml = merged
         build.save(update_fields=["pipeline_yaml"])
         added = _sync_steps(build, definition)

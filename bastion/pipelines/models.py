@@ -293,3 +293,29 @@ class ClusterPipelineRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy.cluster}: {self.pipeline} ({self.branches or 'any branch'})"
+
+
+class ClusterSecret(models.Model):
+    """A secret of one cluster (``DEPLOY_TOKEN``), given to the jobs that run there.
+
+    The value is encrypted (bastion.core.crypto) and write-only. ``rules`` narrows who gets it
+    in the cluster policy's terms: ``[{"pipeline": slug, "branches": "main release/*"}]``;
+    empty: every build that may run on the cluster.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="secrets")
+    key = models.CharField(max_length=100)
+    value_encrypted = models.TextField()
+    description = models.CharField(max_length=500, blank=True, default="")
+    rules = models.JSONField(default=list, blank=True)
+    updated_by = models.CharField(max_length=200, blank=True, default="")
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "key"], name="uniq_cluster_secret")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster}: {self.key}"

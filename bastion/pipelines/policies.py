@@ -54,7 +54,7 @@ def policy_of(principal: Principal, cluster: Cluster) -> PolicyView:
     )
 
 
-def _checked(cluster: Cluster, rules: list[Rule]) -> list[tuple[Pipeline, str]]:
+def checked_rules(cluster: Cluster, rules: list[Rule]) -> list[tuple[Pipeline, str]]:
     errors: list[str] = []
     if len(rules) > MAX_RULES:
         raise ValidationError({"rules": [f"At most {MAX_RULES} pipelines."]})
@@ -85,7 +85,7 @@ def set_policy(
 ) -> PolicyView:
     """Replace the cluster's policy (admins); audited with the rules before and after."""
     require_role(principal, cluster.organization, Role.ADMIN)
-    checked = _checked(cluster, rules)
+    checked = checked_rules(cluster, rules)
     before = policy_of(principal, cluster)
     with transaction.atomic():
         policy, _ = ClusterPolicy.objects.select_for_update().get_or_create(cluster=cluster)
@@ -120,15 +120,25 @@ def refusal(build: Build) -> str | None:
     policy = ClusterPolicy.objects.filter(cluster_id=build.pipeline.cluster_id).first()
     if policy is None or not policy.restricted:
         return None
-    cluster = build.pipeline.cluster.name
-    rule = policy.rules.filter(pipeline_id=build.pipeline_id).first()
+    rules = [
+        Rule(build.pipeline.slug, r.branches)
+        for r in policy.rules.filter(pipeline_id=build.pipeline_id)
+    ]
+    return rules_refusal(rules, build, f"cluster {build.pipeline.cluster.name}")
+
+
+def rules_refusal(rules: list[Rule], build: Build, where: str) -> str | None:
+    """Why ``rules`` (allowed pipelines, each with optional branch patterns) do not allow the
+    build, or None. Shared by the cluster policy and cluster secrets' access rules."""
+    pipeline = build.pipeline.slug
+    rule = next((r for r in rules if r.pipeline == pipeline), None)
     if rule is None:
-        return f"pipeline {build.pipeline.slug} is not allowed on cluster {cluster}"
+        return f"pipeline {pipeline} is not allowed on {where}"
     patterns = rule.branches.split()
     if patterns and not any(fnmatchcase(build.branch, p) for p in patterns):
         return (
-            f"branch {build.branch} is not a protected branch of pipeline {build.pipeline.slug} "
-            f"on cluster {cluster} (allowed: {' '.join(patterns)})"
+            f"branch {build.branch} is not a protected branch of pipeline {pipeline} "
+            f"on {where} (allowed: {' '.join(patterns)})"
         )
     return None
 

@@ -22,7 +22,7 @@ from bastion.core.access import Principal, require_role
 from bastion.core.models import Organization, Role, slug_validator
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Cluster, JobState
-from bastion.pipelines import environment, scheduler
+from bastion.pipelines import cluster_secrets, environment, scheduler
 from bastion.pipelines.models import (
     STEP_FINISHED,
     Build,
@@ -281,6 +281,7 @@ def _new_build(
         definition = scheduler.definition(build)
     except PipelineInvalid as exc:
         raise ValidationError({"yaml": exc.messages()}) from exc
+    cluster_secrets.check_step_secrets(pipeline.cluster, definition)
     BuildStep.objects.bulk_create(new_step_rows(build, definition))
     audit.record(
         principal.actor,

@@ -11,8 +11,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_save
 
+from bastion.jobs import gates
 from bastion.jobs.models import FINISHED_STATES, Job
-from bastion.pipelines import verification
+from bastion.pipelines import cluster_secrets, verification
 
 _UID = "bastion.pipelines.job_finished"
 
@@ -31,3 +32,4 @@ def _job_saved(sender: type[Job], instance: Job, **kwargs: Any) -> None:
 def connect() -> None:
     post_save.connect(_job_saved, sender=Job, dispatch_uid=_UID)
     verification.connect()  # scan and browser jobs of verification steps
+    gates.register(cluster_secrets.dispatch_gate)  # policy re-check and secrets at dispatch

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from bastion.pipelines import policy_views, schedule_views, views
+from bastion.pipelines import policy_views, schedule_views, secret_views, views
 
 BUILD = "pipelines/<slug:pipeline>/builds/<int:number>/"
 
@@ -19,6 +19,16 @@ patterns = [
         "settings/clusters/<slug:cluster>/pipeline-policy/",
         policy_views.update,
         name="cluster-policy",
+    ),
+    path(
+        "settings/clusters/<slug:cluster>/secrets/",
+        secret_views.save,
+        name="cluster-secrets",
+    ),
+    path(
+        "settings/clusters/<slug:cluster>/secrets/<str:key>/delete/",
+        secret_views.delete,
+        name="cluster-secret-delete",
     ),
     *schedule_views.patterns,
 ]

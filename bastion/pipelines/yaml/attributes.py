@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bastion.pipelines.yaml.steps import (
@@ -38,6 +39,30 @@ def env_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {str(k): scalar(v) for k, v in value.items()}
+
+
+SECRET_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
+
+
+def secret_pairs(value: Any) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """A step's ``secrets:`` (names, or ``ENV_VAR: SECRET_NAME``) as (env, secret) pairs, and
+    what is wrong with it."""
+    if value is None:
+        return (), []
+    if isinstance(value, list):
+        items = [(scalar(v), scalar(v)) for v in value]
+    elif isinstance(value, dict):
+        items = [(str(k), scalar(v)) for k, v in value.items()]
+    else:
+        return (), ["`secrets` is a list of secret names or a mapping ENV_VAR: SECRET_NAME"]
+    problems = [
+        f"{name!r} is not a secret name (like DEPLOY_TOKEN)"
+        for _, name in items
+        if not SECRET_NAME.match(name)
+    ]
+    problems += [f"{env!r} is not a variable name" for env, _ in items if not ENV_NAME.match(env)]
+    return tuple(sorted(set(items))), problems
 
 
 def agents_map(value: Any) -> dict[str, str]:

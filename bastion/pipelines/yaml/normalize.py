@@ -323,7 +323,8 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         ctx.problems.append(Problem(raw.where, f"agents: {queue!r} is not a queue name"))
     timeout = data.get("timeout_in_minutes")
     priority = data.get("priority", ctx.default_priority)
-    secrets = data.get("secrets")
+    secrets, secret_problems = attr.secret_pairs(data.get("secrets"))
+    ctx.problems.extend(Problem(raw.where, f"secrets: {p}") for p in secret_problems)
     return CommandStep(
         **common,
         command=command,
@@ -341,7 +342,7 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         priority=int(priority) if priority is not None else None,
         skip=attr.skip(data.get("skip")),
         cancel_on_build_failing=attr.boolean(data.get("cancel_on_build_failing")),
-        secrets=tuple(secrets) if isinstance(secrets, list) else tuple(secrets or {}),
+        secrets=secrets,
         plugins=plugins,
         signature=_signature_value(data.get("signature")),
     )

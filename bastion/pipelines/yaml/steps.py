@@ -145,7 +145,8 @@ class CommandStep(StepBase):
     priority: int | None = None
     skip: str | None = None
     cancel_on_build_failing: bool = False
-    secrets: tuple[str, ...] = ()
+    # Cluster secrets put in the job's env: (env var, secret name) pairs (``secrets:``).
+    secrets: tuple[tuple[str, str], ...] = ()
     plugins: tuple[str, ...] = ()
     # The step's signature (``bastion.pipelines.signing``), checked by agents that verify.
     signature: str | None = None
