@@ -72,6 +72,10 @@ def _send_events(dsn: str) -> None:
                     charge_card(1000 + n, 19.9 * (n + 1))
                 except CardDeclined:
                     sentry_sdk.capture_exception()
+            if n == 0:
+                # The SDK may send concurrently: the event with the attachment must arrive
+                # first for the page's first/latest assertions below.
+                sentry_sdk.flush()
         try:
             reserve_stock("SKU-42")
         except StockError:
