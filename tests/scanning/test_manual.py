@@ -12,8 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
+from bastion.core.access import Principal
 from bastion.core.models import AuditEvent
-from bastion.scanning import manual, sla
+from bastion.scanning import actions, manual, sla
 from bastion.scanning.models import Finding, FindingAttachment, FindingSource, FindingState, Target
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.factories import make_project
@@ -159,3 +160,20 @@ def test_manual_finding_from_the_page_with_a_screenshot(team: Team, target: Targ
     assert finding.state == FindingState.FIXED
     download = client.get(f"/o/acme/scanning/findings/{finding.pk}/attachments/{attachment.pk}/")
     assert b"".join(download.streaming_content) == PNG  # type: ignore[attr-defined]
+
+
+def test_deleting_the_target_deletes_its_stored_files(
+    team: Team, target: Target, django_capture_on_commit_callbacks: Any
+) -> None:
+    owner = team.as_owner()
+    finding_id = owner.post(
+        f"/api/v1/organizations/acme/scan-targets/{target.pk}/findings", IDOR
+    ).body["id"]
+    assert _upload(owner, finding_id, "shot.png", PNG).status_code == 201
+    stored = FindingAttachment.objects.get()
+    storage, name = stored.file.storage, stored.file.name
+    assert storage.exists(name)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.delete_target(Principal.of_user(team.owner), target)
+    assert not FindingAttachment.objects.exists() and not storage.exists(name)
