@@ -33,6 +33,7 @@ from bastion.errors.collaboration import add_comment as add_issue_comment
 from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobKind
+from bastion.pipelines import cluster_secrets
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
@@ -81,6 +82,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "suite_schedule_id": lambda w: str(w.suite_schedule_id),
     "index": lambda w: "0",
     "channel_id": lambda w: str(w.channel_id),
+    "key": lambda w: "DEPLOY_TOKEN",  # a cluster secret of every world
 }
 
 
@@ -140,6 +142,7 @@ def build_world(slug: str) -> World:
     pipeline, build_number, build_job_id = pipeline_world(
         owner, org, cluster, agent_token.plaintext
     )
+    cluster_secrets.create_secret(owner, cluster, key="DEPLOY_TOKEN", value=f"{slug}-secret-1")
     dsn_key = error_services.create_dsn_key(owner, project)
     browser_test, browser_suite, browser_run_id = browser_world(owner, project)
     browser_env = browser_environment(owner, project)

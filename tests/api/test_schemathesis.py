@@ -33,6 +33,7 @@ from bastion.errors.collaboration import add_comment as add_issue_comment
 from bastion.errors.models import Issue
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobKind
+from bastion.pipelines import cluster_secrets
 from tests.api.conftest import make_team
 from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
@@ -69,6 +70,7 @@ def seeded(db: None) -> dict[str, Any]:
     project = services.create_project(owner, team.org, slug="web", name="Web")
     scan_target, scan, finding = scanning_world(project)
     cluster = job_services.create_cluster(owner, team.org, name="ci")
+    cluster_secrets.create_secret(owner, cluster, key="DEPLOY_TOKEN", value="seed-secret-1")
     schedule_id, report_id = schedule_and_report(scan_target, scan, cluster)
     job = Job.objects.create(
         organization=team.org, cluster=cluster, kind=JobKind.COMMAND, created_by="test"
@@ -108,6 +110,7 @@ def seeded(db: None) -> dict[str, Any]:
             "index": 0,
             "issue_id": issue.pk,
             "comment_id": comment.pk,
+            "key": "DEPLOY_TOKEN",
         },
     }
 

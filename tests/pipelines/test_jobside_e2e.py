@@ -1,5 +1,6 @@
-"""Inside real jobs on a real agent process: ``bastion meta-data``, ``artifact``, ``annotate`` and
-``pipeline upload`` against a real server, with the job token the agent hands to the job."""
+"""Inside real jobs on a real agent process: ``bastion meta-data``, ``artifact``, ``annotate``,
+``pipeline upload`` and ``secret get`` (plus a step's ``secrets:``) against a real server, with
+the job token the agent hands to the job."""
 
 from __future__ import annotations
 
@@ -15,11 +16,16 @@ from tests.pipelines.server import Server, wait_until
 pytestmark = pytest.mark.slow
 BUILD = "/organizations/acme/pipelines/app/builds/1"
 # $$ is a literal $ for the shell: the server interpolates $VAR when it reads the file.
+SECRET = "cluster-5ecret-xyz-42"
 YAML = f"""
 steps:
   - key: gen
+    secrets: [DEPLOY_TOKEN]
     command: |
       B={BASTION}
+      echo "env has $$DEPLOY_TOKEN"
+      test "$$($$B secret get DEPLOY_TOKEN)" = "$$DEPLOY_TOKEN" && echo "secret get: same value"
+      $$B secret get NOT_THERE || echo "NOT_THERE is unknown"
       $$B meta-data set release v42
       echo "token is $$BASTION_AGENT_ACCESS_TOKEN"
       mkdir -p out && echo report-body > out/report.txt
@@ -53,6 +59,8 @@ def test_a_job_sets_meta_data_uploads_steps_artifacts_and_an_annotation(
     path = tmp_path / "pipeline.yml"
     path.write_text(YAML)
     server.cli.run("pipeline", "create", "acme/app", "--file", str(path), check=True)
+    secret = {"key": "DEPLOY_TOKEN", "value": SECRET}
+    server.api("POST", "/organizations/acme/clusters/default/secrets", secret)
     server.agent("one")
     server.api("POST", "/organizations/acme/pipelines/app/builds", {})
     build = wait_until(
@@ -68,6 +76,8 @@ def test_a_job_sets_meta_data_uploads_steps_artifacts_and_an_annotation(
     ]
     assert "Added 1 step(s): verify" in gen_log and "no such key: ok" in gen_log
     assert "token is " in gen_log and "bstjob_" not in gen_log  # the job token is redacted
+    assert "env has [REDACTED]" in gen_log and SECRET not in gen_log  # the step's secret
+    assert "secret get: same value" in gen_log and "NOT_THERE is unknown" in gen_log
     verify_log = server.log(_step(build, "verify")["jobs"][0]["job_id"])
     assert "v42" in verify_log and "report-body" in verify_log
     # The wait after the uploading step waited for the uploaded step too.

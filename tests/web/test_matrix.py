@@ -29,7 +29,9 @@ from bastion.core.models import (
 )
 from bastion.jobs import services as jobs
 from bastion.jobs.models import AgentToken, Cluster, Job, JobState, Queue
+from bastion.pipelines import cluster_secrets
 from bastion.pipelines import services as pipelines
+from bastion.pipelines.models import ClusterSecret
 from bastion.web import urls as web_urls
 from tests.browser.helpers import browser_environment, browser_world
 from tests.browser.inbox_helpers import inbox_world
@@ -72,7 +74,7 @@ KNOWN_PARAMS = {
     "project", "test", "run_id", "message_id", "part", "suite", "environment",
     "suite_schedule_id", "pipeline_schedule_id",
     "target_id", "scan_id", "finding_id", "channel_id", "attachment_id",
-    "schedule_id", "report_id",
+    "schedule_id", "report_id", "key",
 }  # fmt: skip
 
 
@@ -123,6 +125,7 @@ class Tenant:
             "suite_schedule_id": self.suite_schedule_id,
             "part": 0,
             "channel_id": self.channel_id,
+            "key": "DEPLOY_TOKEN",  # the cluster's secret
         }
         if "cluster" in params:
             values["token_id"] = self.agent_token.pk
@@ -144,6 +147,7 @@ def make_tenant(slug: str, cluster_name: str) -> Tenant:
     cluster = make_cluster(org, cluster_name)
     schedule_and_report(scan_target, scan, cluster)
     agent_token = jobs.create_agent_token(principal, cluster, description="t")
+    cluster_secrets.create_secret(principal, cluster, key="DEPLOY_TOKEN", value=f"{slug}-value")
     make_agent(cluster, f"{slug}-agent")
     job = make_job(cluster, JobState.RUNNING)
     pipeline = pipelines.create_pipeline(
@@ -207,6 +211,7 @@ def snapshot() -> dict[str, list[dict[str, Any]]]:
             Queue,
             AgentToken,
             Job,
+            ClusterSecret,
         )
     }
 
