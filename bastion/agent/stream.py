@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 
 from bastion.agent.client import AcceptedJob, AgentApiError, AgentClient, Unauthorized
 from bastion.core.redaction import redact_text
@@ -18,6 +20,11 @@ SECRET_NAME = re.compile(
     r"(?i).*(_PASSWORD|_SECRET|_TOKEN|_PRIVATE_KEY|_SSH_KEY|_ACCESS_KEY|_SECRET_KEY"
     r"|_CONNECTION_STRING|_API_KEY)$"
 )
+# Values a job asks the agent to redact from its log (one JSON string a line), e.g. the
+# secrets `bastion secret get` printed; the file sits in a directory private to the job's run.
+REDACTIONS_ENV = "BASTION_REDACTIONS_FILE"
+REDACTIONS_FILE = "redactions.jsonl"
+MAX_REDACTIONS_BYTES = 1024 * 1024
 FLUSH_S = 0.5
 # A partial line is held back for one flush at most, and never beyond this size.
 MAX_HELD_CHARS = 64 * 1024
@@ -32,10 +39,18 @@ def secret_values(payload_env: dict[str, str], declared: Iterable[str]) -> list[
 class LogStreamer:
     """Buffers output and uploads it in ordered chunks about every half second, redacted."""
 
-    def __init__(self, client: AgentClient, job: AcceptedJob, secrets: list[str]) -> None:
+    def __init__(
+        self,
+        client: AgentClient,
+        job: AcceptedJob,
+        secrets: list[str],
+        redactions: Path | None = None,
+    ) -> None:
         self.client = client
         self.job = job
         self.secrets = secrets
+        self.redactions = redactions
+        self._redactions_read = 0
         self.seq = 0
         self.failed_chunks = 0
         # The server truncated the log at its cap: later output is read (the job never blocks
@@ -75,8 +90,29 @@ class LogStreamer:
                 self._buffer.append(text[cut:])
             return text[:cut]
 
+    def _read_redactions(self) -> None:
+        """Add the values the job appended to its redactions file since the last look."""
+        if self.redactions is None:
+            return
+        try:
+            with self.redactions.open("rb") as handle:
+                handle.seek(self._redactions_read)
+                data = handle.read(MAX_REDACTIONS_BYTES - self._redactions_read)
+        except OSError:
+            return  # not written (yet)
+        complete = data[: data.rfind(b"\n") + 1]
+        self._redactions_read += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, str) and value and value not in self.secrets:
+                self.secrets.append(value)
+
     def flush(self, final: bool = False) -> None:
         with self._send_lock:
+            self._read_redactions()
             text = self._take(final)
             for start in range(0, len(text), CHUNK_CHARS):
                 if self.truncated:

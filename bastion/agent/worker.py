@@ -32,7 +32,13 @@ from bastion.agent.client import (
     Unavailable,
 )
 from bastion.agent.executors import JobContext, JobOutcome, executor_for
-from bastion.agent.stream import CancelWatch, LogStreamer, secret_values
+from bastion.agent.stream import (
+    REDACTIONS_ENV,
+    REDACTIONS_FILE,
+    CancelWatch,
+    LogStreamer,
+    secret_values,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -233,15 +239,22 @@ class AgentWorker:
         )
         secrets.append(job.token)
         with (
-            LogStreamer(self.log_client, job, secrets) as stream,
+            tempfile.TemporaryDirectory(prefix=f"bastion-redact-{job.id}-") as private,
+            LogStreamer(
+                self.log_client, job, secrets, redactions=Path(private) / REDACTIONS_FILE
+            ) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
         ):
-            outcome = self._run_executor(job, Path(workdir), stream.write)
+            outcome = self._run_executor(job, Path(workdir), stream.write, stream.redactions)
             upload_artifacts(self.client, job, Path(workdir), stream.write)
             return outcome
 
     def _run_executor(
-        self, job: AcceptedJob, workdir: Path, log: Callable[[str], None]
+        self,
+        job: AcceptedJob,
+        workdir: Path,
+        log: Callable[[str], None],
+        redactions: Path | None = None,
     ) -> JobOutcome:
         try:
             run = executor_for(job.kind)
@@ -268,6 +281,9 @@ class AgentWorker:
                 "BUILDKITE_BUILD_CHECKOUT_PATH": str(workdir),
             }
         )
+        if redactions is not None:
+            # `bastion secret get` appends the values it prints here; the log streamer redacts them.
+            base_env[REDACTIONS_ENV] = str(redactions)
         failed = _checkout(job, workdir, base_env, log)
         if failed is not None:
             return failed

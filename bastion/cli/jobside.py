@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from bastion.agent.stream import REDACTIONS_ENV
 from bastion.cli.pipeline_common import _fail, _signed
 
 # --- from inside a job, with the job token -------------------------------------------------------
@@ -151,10 +153,25 @@ def cmd_meta_data_get(args: argparse.Namespace) -> int:
 def cmd_secret_get(args: argparse.Namespace) -> int:
     def run(client: JobClient) -> int:
         found = client.call("GET", client.job(f"/secrets/{quote(args.name, safe='')}"))
-        print(found.json()["value"])
+        value = found.json()["value"]
+        _redact_on_the_agent(value)
+        print(value)
         return 0
 
     return _job_command(run)
+
+
+def _redact_on_the_agent(value: str) -> None:
+    """Tell the agent running this job to redact ``value`` from the log, before it is printed
+    (the server redacts it too)."""
+    path = os.environ.get(REDACTIONS_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(value) + "\n")
+    except OSError as exc:
+        print(f"bastion: could not ask the agent to redact the secret: {exc}", file=sys.stderr)
 
 
 def cmd_meta_data_keys(args: argparse.Namespace) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bastion.agent.client import Retry
@@ -51,6 +54,7 @@ class _Scripted:
 
         self.script = list(script)
         self.requests = 0
+        self.bodies: list[bytes] = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -58,7 +62,7 @@ class _Scripted:
                 outer.requests += 1
                 status, body = outer.script.pop(0) if outer.script else (500, "{}")
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                outer.bodies.append(self.rfile.read(length))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -105,3 +109,29 @@ def test_client_retries_only_retryable_errors(
     finally:
         api.close()
         server.close()
+
+
+def test_values_a_job_adds_to_its_redactions_file_are_redacted_before_upload(
+    tmp_path: Path,
+) -> None:
+    """``bastion secret get`` appends the value it prints to the file the agent named in
+    BASTION_REDACTIONS_FILE; the next chunk the agent uploads has it masked."""
+    from bastion.agent import client as agent_client
+    from bastion.agent.stream import LogStreamer
+
+    server = _Scripted([(200, '{"truncated": false}')] * 2)
+    api = agent_client.AgentClient(server.url, retry=Retry(attempts=1, base_s=0.01, max_s=0.02))
+    job = agent_client.AcceptedJob(1, "command", "x", {}, None, "bstjob_" + "t" * 30)
+    redactions = tmp_path / "redactions.jsonl"
+    streamer = LogStreamer(api, job, [], redactions=redactions)
+    try:
+        streamer.write("before any secret\n")
+        streamer.flush()
+        redactions.write_text(json.dumps("s3cret-from-get") + "\n" + '"partial')
+        streamer.write("got s3cret-from-get\n")
+        streamer.flush(final=True)
+    finally:
+        api.close()
+        server.close()
+    sent = [json.loads(body)["data"] for body in server.bodies]
+    assert sent == ["before any secret\n", "got [REDACTED]\n"]
