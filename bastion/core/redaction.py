@@ -17,9 +17,15 @@ _PATTERNS = [
 MASK = "[REDACTED]"
 
 
-def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """Only the known secret values masked (longest first); values under 4 characters are kept."""
     for value in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         text = text.replace(value, MASK)
+    return text
+
+
+def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
+    text = mask_values(text, secrets)
     text = _PATTERNS[0].sub(MASK, text)
     for pattern in _PATTERNS[1:]:
         text = pattern.sub(lambda m: m.group(1) + MASK, text)

@@ -18,7 +18,9 @@ from django.utils import timezone
 
 from bastion.core import audit
 from bastion.core.access import Principal
+from bastion.core.redaction import mask_values
 from bastion.jobs.errors import JobConflict
+from bastion.jobs.logs import job_secrets
 from bastion.jobs.models import Artifact, Job, JobState
 from bastion.pipelines import cluster_secrets, environment, scheduler
 from bastion.pipelines.models import Annotation, AnnotationStyle, Build, BuildJob, BuildStep
@@ -186,6 +188,7 @@ def annotate(
         created = annotation is None
         if annotation is None:
             annotation = Annotation(build=build, context=context, body="")
+        body = mask_values(body, job_secrets(job))  # the job's secrets never reach the page
         annotation.body = (annotation.body + body) if append else body
         if len(annotation.body.encode("utf-8", errors="replace")) > MAX_ANNOTATION_BYTES:
             raise ValidationError({"body": [f"An annotation holds {MAX_ANNOTATION_BYTES} bytes."]})

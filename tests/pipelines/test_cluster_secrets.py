@@ -174,6 +174,8 @@ def test_a_job_reads_an_allowed_secret_audited_and_redacted_and_gets_404_otherwi
     assert event.changes == {"job": job.pk, "key": "DEPLOY_TOKEN"}
     dispatch.append_log(job, 0, f"got {VALUE}\n")
     assert VALUE not in "".join(d for _, d in dispatch.read_log(job))
+    noted = client.call("POST", f"/api/v1/agent/jobs/{job.pk}/annotations", {"body": f"v={VALUE}"})
+    assert noted.status == 201 and noted.body["body"] == "v=[REDACTED]"
     assert fresh(build).state == "running"
 
 
