@@ -116,7 +116,8 @@ class Issue(models.Model):
 class IssueUser(models.Model):
     """One distinct affected user of an issue (a SHA-256 of the user's identity, not the PII)."""
 
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (issue, user_hash) index starts with it.
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+", db_index=False)
     user_hash = models.CharField(max_length=64)
 
     class Meta:
@@ -130,7 +131,8 @@ class IssueTagValue(models.Model):
     SDK's tags): the issue page's tag distributions, counted in the ingest batch by one upsert
     instead of aggregated over the events when the page is read."""
 
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: the unique (issue, key, value) index starts with it.
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+", db_index=False)
     key = models.CharField(max_length=200)
     value = models.CharField(max_length=200)
     count = models.PositiveBigIntegerField(default=0)
@@ -144,10 +146,18 @@ class IssueTagValue(models.Model):
 
 
 class Event(models.Model):
-    """One accepted error event, normalized and scrubbed (``data``)."""
+    """One accepted error event, normalized and scrubbed (``data``).
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
-    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="events")
+    Every index here is written by each ingested event, so there are only the ones reads need:
+    the project and issue foreign keys have none of their own (the unique (project, event_id)
+    and the (issue, -received_at) indexes start with them), and the ignore rule's is partial
+    (only suppressed events, few, are in it).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    issue = models.ForeignKey(
+        Issue, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     event_id = models.UUIDField()
     timestamp = models.DateTimeField()
     received_at = models.DateTimeField(default=dj_timezone.now)
@@ -161,14 +171,26 @@ class Event(models.Model):
     # The ignore rule this event matched: still counted on its issue, but it changes no
     # issue status and raises no alert.
     suppressed_by = models.ForeignKey(
-        "IgnoreRule", on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+        "IgnoreRule",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="events",
+        db_index=False,
     )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "event_id"], name="uniq_event_id")
         ]
-        indexes = [models.Index(fields=["issue", "-received_at"], name="event_by_issue")]
+        indexes = [
+            models.Index(fields=["issue", "-received_at"], name="event_by_issue"),
+            models.Index(
+                fields=["suppressed_by"],
+                condition=models.Q(suppressed_by__isnull=False),
+                name="event_suppressed",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.event_id.hex
