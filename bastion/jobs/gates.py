@@ -44,9 +44,9 @@ def refuse(actor: Actor, job: Job, reason: str) -> None:
         job.state, job.exit_status, job.signal_reason = JobState.FAILED, -1, REFUSED
         job.finished_at = timezone.now()
         job.log_bytes = len(text.encode())
-        job.save(
-            update_fields=["state", "exit_status", "signal_reason", "finished_at", "log_bytes"]
-        )
+        job.result = {"refused": reason[:500]}  # the step shows it (pipelines.scheduler)
+        fields = ["state", "exit_status", "signal_reason", "finished_at", "log_bytes", "result"]
+        job.save(update_fields=fields)
         JobLogChunk.objects.create(job_id=job.pk, seq=0, data=text)
         if job.agent_id is not None:
             Agent.objects.filter(pk=job.agent_id, current_job_id=job.pk).update(

@@ -20,10 +20,11 @@ from django.utils import timezone
 from bastion.core import audit
 from bastion.core.access import Principal, require_role
 from bastion.core.models import Role
+from bastion.jobs import gates
 from bastion.jobs.models import Cluster, Job, JobLogChunk, JobState
 from bastion.pipelines.models import Build, ClusterPipelineRule, ClusterPolicy, Pipeline
 
-REFUSED = "policy_refused"
+REFUSED = gates.REFUSED  # a refused job's signal_reason
 MAX_RULES = 200
 _PATTERN = re.compile(r"^[A-Za-z0-9._/*?\[\]!-]{1,200}$")
 
@@ -160,6 +161,7 @@ def refuse_jobs(principal: Principal, build: Build, jobs: list[Job], reason: str
         signal_reason=REFUSED,
         finished_at=now,
         log_bytes=len(text.encode()),
+        result={"refused": reason[:500]},
     )
     JobLogChunk.objects.bulk_create(JobLogChunk(job_id=j.pk, seq=0, data=text) for j in jobs)
     for job in jobs:
@@ -169,3 +171,4 @@ def refuse_jobs(principal: Principal, build: Build, jobs: list[Job], reason: str
             REFUSED,
             now,
         )
+        job.result = {"refused": reason[:500]}

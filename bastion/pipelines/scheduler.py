@@ -21,6 +21,7 @@ from django.utils import timezone
 from bastion.core import audit
 from bastion.core.access import Principal
 from bastion.jobs import dispatch
+from bastion.jobs.gates import REFUSED
 from bastion.jobs.models import FINISHED_STATES, Job, JobState
 from bastion.pipelines import command_jobs, environment, notices, verification
 from bastion.pipelines.advancer import advancer
@@ -161,9 +162,13 @@ def new_attempt(build_job: BuildJob, retried_by: str) -> BuildJob:
 
 
 def _lost_reason(build_jobs: list[BuildJob]) -> str:
-    """Why a step failed when no command failed: its job's agent vanished or it never ran."""
+    """Why a step failed when no command failed: its job's agent vanished, it never ran, or a
+    cluster policy refused it (when it was created or given to an agent)."""
     for build_job in build_jobs:
         job = build_job.job
+        if job is not None and job.signal_reason == REFUSED:
+            why = job.result.get("refused") if isinstance(job.result, dict) else None
+            return f"job {job.pk} refused: {why or 'by the cluster policy'}"[:200]
         if job is not None and job.state == JobState.LOST:
             why = job.signal_reason or "lost"
             return f"job {job.pk} lost: its agent stopped answering ({why}, exit -1)"

@@ -15,7 +15,7 @@ from bastion.jobs import dispatch
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobState
 from bastion.pipelines import cluster_secrets, policies, services
-from bastion.pipelines.models import BuildJob, ClusterSecret
+from bastion.pipelines.models import BuildJob, BuildStep, ClusterSecret
 from bastion.pipelines.yaml import PipelineInvalid, parse_pipeline
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.jobs.helpers import World
@@ -153,6 +153,8 @@ def test_a_policy_tightened_after_the_build_started_stops_its_later_jobs(
     assert (second.state, second.signal_reason) == (JobState.FAILED, "policy_refused")
     log = "".join(d for _, d in dispatch.read_log(second))
     assert "the cluster policy changed since the build started" in log
+    reason = BuildStep.objects.get(build=build, key="two").skip_reason
+    assert reason.startswith(f"job {second.pk} refused: the cluster policy changed")
     assert AuditEvent.objects.filter(action="job.refused", object_id=str(second.pk)).exists()
 
 

@@ -13,7 +13,7 @@ from bastion.jobs import dispatch
 from bastion.jobs import services as job_services
 from bastion.jobs.models import Job, JobState
 from bastion.pipelines import policies, services
-from bastion.pipelines.models import BuildJob
+from bastion.pipelines.models import BuildJob, BuildStep
 from tests.api.conftest import Team, make_team
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import fresh, steps
@@ -74,6 +74,7 @@ def test_restricted_cluster_runs_only_protected_branches_of_allowed_pipelines(
         )  # fmt: skip
         log = "".join(data for _, data in dispatch.read_log(job))
         assert "refused by the cluster policy" in log and reason in log
+        assert reason in BuildStep.objects.get(build=build).skip_reason  # shown on the step
     assert AuditEvent.objects.filter(action="job.refused").count() == 2
 
 
