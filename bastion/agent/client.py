@@ -215,7 +215,8 @@ class AgentClient:
         self.request("POST", "/disconnect", session, attempts=3)
 
     def accept(self, session: str, job_id: int) -> AcceptedJob:
-        body = self.request("POST", f"/jobs/{job_id}/accept", session)
+        """Accept the job and mark it running in the same request (``start=true``)."""
+        body = self.request("POST", f"/jobs/{job_id}/accept?start=true", session)
         return AcceptedJob(
             id=int(body["id"]),
             kind=str(body["kind"]),
@@ -226,9 +227,6 @@ class AgentClient:
         )
 
     # --- calls on one job (job token) ----------------------------------------------------------
-
-    def start(self, job: AcceptedJob) -> None:
-        self.request("POST", f"/jobs/{job.id}/start", job.token)
 
     def status(self, job: AcceptedJob) -> JobStatus:
         body = self.request("GET", f"/jobs/{job.id}", job.token, attempts=2)

@@ -218,7 +218,6 @@ class AgentWorker:
         except Refused as exc:
             logger.info("job %s was not accepted: %s", job_id, exc)
             return
-        self.client.start(job)
         logger.info("running job %s (%s)", job.id, job.kind)
         outcome = self._execute(job)
         ignore = self.options.disconnect_after_job or self.stopping.is_set()

@@ -244,9 +244,10 @@ def disconnect(request: HttpRequest) -> OkOut:
 
 
 @router.post("/jobs/{job_id}/accept", auth=session_auth, response=AcceptOut)
-def accept(request: HttpRequest, job_id: int) -> AcceptOut:
+def accept(request: HttpRequest, job_id: int, start: bool = False) -> AcceptOut:
+    """Accept an assigned job; with ``start=true`` also mark it running (no separate /start)."""
     with _translated():
-        accepted = dispatch.accept(_agent(request), job_id)
+        accepted = dispatch.accept(_agent(request), job_id, start=start)
     spec = accepted.spec
     return AcceptOut(
         id=spec.id,

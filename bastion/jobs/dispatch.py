@@ -19,7 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
@@ -499,16 +500,26 @@ def long_poll(agent: Agent, wait_s: float) -> Job | None:
 # --- running a job ----------------------------------------------------------------------------
 
 
-def accept(agent: Agent, job_id: int) -> AcceptedJob:
+def accept(agent: Agent, job_id: int, *, start: bool = False) -> AcceptedJob:
     """Accept a job assigned to this agent; returns a token valid for that job only.
 
-    Accepting again (a retry whose answer was lost) issues a new token and voids the old one.
+    With ``start`` the job is also marked running: our agent starts a job as soon as it has
+    accepted it, and one request instead of two is one round trip less per job on the dispatch
+    path. Accepting again (a retry whose answer was lost) issues a new token and voids the old one.
     """
     secret = new_token("job")
+    now = timezone.now()
     mine = Job.objects.filter(pk=job_id, agent_id=agent.pk, cluster_id=agent.cluster_id)
-    accepted = mine.filter(state__in=(JobState.ASSIGNED, JobState.ACCEPTED)).update(
-        state=JobState.ACCEPTED, accepted_at=timezone.now(), token_hash=secret.digest
-    )
+    acceptable = [JobState.ASSIGNED, JobState.ACCEPTED]
+    changes: dict[str, Any] = {
+        "state": JobState.ACCEPTED,
+        "accepted_at": now,
+        "token_hash": secret.digest,
+    }
+    if start:
+        acceptable.append(JobState.RUNNING)
+        changes |= {"state": JobState.RUNNING, "started_at": Coalesce("started_at", Value(now))}
+    accepted = mine.filter(state__in=acceptable).update(**changes)
     job = mine.first()
     if job is None:
         raise JobNotFound("No such job assigned to this agent.")

@@ -68,6 +68,28 @@ def test_full_protocol_over_http() -> None:
     assert agent.call("POST", "/poll")[0] == 401
 
 
+def test_accept_with_start_marks_the_job_running_in_one_request() -> None:
+    world = World()
+    agent, _ = register(world)
+    job = world.job("echo hi")
+    assert agent.call("POST", "/poll?wait=0.5")[1]["job"]["id"] == job.pk
+    status, first = agent.call("POST", f"/jobs/{job.pk}/accept?start=true")
+    assert status == 200
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and job.started_at is not None
+    started_at = job.started_at
+
+    # A retry whose answer was lost: a new token, the old one void, the start time kept.
+    status, again = agent.call("POST", f"/jobs/{job.pk}/accept?start=true")
+    assert status == 200 and again["token"] != first["token"]
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and job.started_at == started_at
+    assert AgentHttp(first["token"]).call("GET", f"/jobs/{job.pk}")[0] == 401
+    runner = AgentHttp(again["token"])
+    assert runner.call("POST", f"/jobs/{job.pk}/finish", {"exit_status": 0})[1]["state"] == "passed"
+    assert agent.call("POST", f"/jobs/{job.pk}/accept?start=true")[0] == 409
+
+
 def test_bad_tokens_get_401_with_a_json_error() -> None:
     world = World()
     status, body = AgentHttp().call("POST", "/register", {"name": "x"}, token="bstagt_wrong")
