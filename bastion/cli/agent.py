@@ -47,6 +47,13 @@ def register(sub: Any) -> None:
         default=None,
         help="the cluster's public key (PEM): run only command steps signed with its pair",
     )
+    start.add_argument(
+        "--spawn",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N agents (each its own process and registration, named NAME-1..NAME-N)",
+    )
     start.set_defaults(handler=cmd_agent_start)
 
 
@@ -79,6 +86,8 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"bastion: --tags: {exc}", file=sys.stderr)
         return 2
+    if args.spawn != 1:
+        return _spawn(args)
     worker = AgentWorker(
         AgentOptions(
             server=args.server,
@@ -93,3 +102,20 @@ def cmd_agent_start(args: argparse.Namespace) -> int:
     )
     worker.install_signal_handlers()
     return worker.run()
+
+
+def _spawn(args: argparse.Namespace) -> int:
+    from bastion.agent.spawn import MAX_SPAWN, child_names, run_spawned
+
+    if not 1 <= args.spawn <= MAX_SPAWN:
+        print(f"bastion: --spawn: between 1 and {MAX_SPAWN}", file=sys.stderr)
+        return 2
+    agent_args = ["--server", args.server, "--tags", args.tags]
+    agent_args += ["--cancel-grace-period", str(args.cancel_grace_period)]
+    if args.disconnect_after_job:
+        agent_args.append("--disconnect-after-job")
+    if args.hooks_path is not None:
+        agent_args += ["--hooks-path", str(args.hooks_path.resolve())]
+    if args.verification_key is not None:
+        agent_args += ["--verification-key", str(args.verification_key.resolve())]
+    return run_spawned(agent_args, child_names(args.name, args.spawn), args.token)

@@ -206,3 +206,26 @@ def test_output_without_newline_streams_while_the_job_runs(agents: Agents) -> No
     assert Job.objects.get(pk=job.pk).state == JobState.RUNNING
     dispatch.cancel_job(world.principal, job)
     assert wait_for(lambda: finished(job)).state == JobState.CANCELED
+
+
+def test_spawn_runs_named_agents_that_share_the_work_and_stop_together(agents: Agents) -> None:
+    world = World()
+    proc = agents.start(world.token, "--name", "pool", "--spawn", "2")
+    wait_for(lambda: Agent.objects.filter(name__startswith="pool-").count() == 2, timeout=30)
+    jobs = [world.job(f"sleep 1; echo job-{n}") for n in range(4)]
+    done = [wait_for(lambda job=job: finished(job), timeout=30) for job in jobs]
+    assert all(job.state == JobState.PASSED for job in done)
+    pool = {agent.name: agent.pk for agent in Agent.objects.filter(name__startswith="pool-")}
+    assert set(pool) == {"pool-1", "pool-2"}
+    assert {job.agent_id for job in done} == set(pool.values())  # both took work
+
+    proc.send_signal(signal.SIGTERM)  # forwarded: each child disconnects gracefully
+    assert proc.wait(timeout=15) == 0
+    states = set(Agent.objects.filter(name__startswith="pool-").values_list("state", flat=True))
+    assert states == {AgentState.DISCONNECTED}
+    assert agents.output(proc).count("BASTION_AGENT_TOKEN") == 0
+
+
+def test_spawn_out_of_range_is_refused(agents: Agents) -> None:
+    proc = agents.start(World().token, "--spawn", "0")
+    assert proc.wait(timeout=15) == 2 and "--spawn" in agents.output(proc)
