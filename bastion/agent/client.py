@@ -197,16 +197,21 @@ class AgentClient:
             intervals=Intervals.of(body["intervals"]),
         )
 
-    def poll(self, session: str, wait_s: float) -> tuple[int | None, Intervals]:
+    def poll(self, session: str, wait_s: float) -> tuple[AcceptedJob | int | None, Intervals]:
+        """Ask for a job, accepted and started in the same request (``accept=true``); a server
+        that does not accept through the poll answers with the job's id only."""
         body = self.request(
             "POST",
             "/poll",
             session,
-            params={"wait": f"{wait_s:.3f}"},
+            params={"wait": f"{wait_s:.3f}", "accept": "true"},
             timeout_s=wait_s + self.timeout_s,
         )
+        intervals = Intervals.of(body["intervals"])
+        if body.get("accepted"):
+            return _accepted_job(body["accepted"]), intervals
         job = body.get("job")
-        return (int(job["id"]) if job else None), Intervals.of(body["intervals"])
+        return (int(job["id"]) if job else None), intervals
 
     def heartbeat(self, session: str) -> None:
         self.request("POST", "/heartbeat", session, attempts=3)
@@ -216,15 +221,7 @@ class AgentClient:
 
     def accept(self, session: str, job_id: int) -> AcceptedJob:
         """Accept the job and mark it running in the same request (``start=true``)."""
-        body = self.request("POST", f"/jobs/{job_id}/accept?start=true", session)
-        return AcceptedJob(
-            id=int(body["id"]),
-            kind=str(body["kind"]),
-            label=str(body["label"]),
-            payload=dict(body["payload"]),
-            timeout_s=body.get("timeout_s"),
-            token=str(body["token"]),
-        )
+        return _accepted_job(self.request("POST", f"/jobs/{job_id}/accept?start=true", session))
 
     # --- calls on one job (job token) ----------------------------------------------------------
 
@@ -275,3 +272,14 @@ class AgentClient:
             cancel_requested=bool(body["cancel_requested"]),
             cancel_reason=str(body["cancel_reason"]),
         )
+
+
+def _accepted_job(body: dict[str, Any]) -> AcceptedJob:
+    return AcceptedJob(
+        id=int(body["id"]),
+        kind=str(body["kind"]),
+        label=str(body["label"]),
+        payload=dict(body["payload"]),
+        timeout_s=body.get("timeout_s"),
+        token=str(body["token"]),
+    )

@@ -166,7 +166,7 @@ class AgentWorker:
                 return 0
             assert self.intervals is not None
             try:
-                job_id, self.intervals = self.client.poll(
+                job, self.intervals = self.client.poll(
                     self.session, min(self.intervals.long_poll_s, MAX_POLL_WAIT_S)
                 )
             except Unauthorized as exc:
@@ -174,10 +174,10 @@ class AgentWorker:
                 return 1
             except AgentApiError as exc:
                 logger.warning("poll failed: %s", exc)
-                job_id = None
-            if job_id is not None:
+                job = None
+            if job is not None:
                 try:
-                    self._run_job(job_id)
+                    self._run_job(job)
                 except Unauthorized as exc:
                     logger.error("the server refused a token while running a job: %s", exc)
                     return 1
@@ -212,12 +212,15 @@ class AgentWorker:
 
     # --- one job ------------------------------------------------------------------------------
 
-    def _run_job(self, job_id: int) -> None:
-        try:
-            job = self.client.accept(self.session, job_id)
-        except Refused as exc:
-            logger.info("job %s was not accepted: %s", job_id, exc)
-            return
+    def _run_job(self, polled: AcceptedJob | int) -> None:
+        if isinstance(polled, AcceptedJob):
+            job = polled
+        else:
+            try:
+                job = self.client.accept(self.session, polled)
+            except Refused as exc:
+                logger.info("job %s was not accepted: %s", polled, exc)
+                return
         logger.info("running job %s (%s)", job.id, job.kind)
         outcome = self._execute(job)
         ignore = self.options.disconnect_after_job or self.stopping.is_set()

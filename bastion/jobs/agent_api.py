@@ -131,11 +131,6 @@ class AssignedOut(Schema):
     label: str
 
 
-class PollOut(Schema):
-    job: AssignedOut | None
-    intervals: IntervalsOut
-
-
 class AcceptOut(Schema):
     id: int
     kind: str
@@ -144,6 +139,26 @@ class AcceptOut(Schema):
     timeout_s: int | None
     token: str
     log_max_bytes: int
+
+    @classmethod
+    def of(cls, accepted: dispatch.AcceptedJob) -> AcceptOut:
+        spec = accepted.spec
+        return cls(
+            id=spec.id,
+            kind=spec.kind,
+            label=spec.label,
+            payload=spec.payload,
+            timeout_s=spec.timeout_s,
+            token=accepted.token,
+            log_max_bytes=log_max_bytes(),
+        )
+
+
+class PollOut(Schema):
+    job: AssignedOut | None
+    # With ``accept=true``: the job, already accepted and running (no /accept call needed).
+    accepted: AcceptOut | None = None
+    intervals: IntervalsOut
 
 
 class StatusOut(Schema):
@@ -223,13 +238,22 @@ def register(request: HttpRequest, body: RegisterIn) -> RegisterOut:
 
 
 @router.post("/poll", auth=session_auth, response=PollOut)
-def poll(request: HttpRequest, wait: float = 0.0) -> PollOut:
+def poll(request: HttpRequest, wait: float = 0.0, accept: bool = False) -> PollOut:
     """Ask for work; the server holds the request up to ``wait`` seconds (capped by its long-poll
-    time) until a job is assigned, checking about every 100 ms."""
+    time) until a job is assigned, checking about every 100 ms. With ``accept=true`` the job
+    comes back accepted and running, as ``/accept?start=true`` would answer: one round trip per
+    job instead of two; if that answer is lost, the next such poll hands the same job out again."""
     agent = _agent(request)
-    job = dispatch.long_poll(agent, wait if wait == wait else 0.0)  # NaN waits nothing
-    assigned = AssignedOut(id=job.pk, kind=job.kind, label=job.label) if job else None
-    return PollOut(job=assigned, intervals=IntervalsOut.current())
+    wait = wait if wait == wait else 0.0  # NaN waits nothing
+    job = dispatch.long_poll(agent, wait, redeliver=accept)
+    if job is None:
+        return PollOut(job=None, intervals=IntervalsOut.current())
+    assigned = AssignedOut(id=job.pk, kind=job.kind, label=job.label)
+    accepted = None
+    if accept:
+        with _translated():
+            accepted = AcceptOut.of(dispatch.accept(agent, job.pk, start=True))
+    return PollOut(job=assigned, accepted=accepted, intervals=IntervalsOut.current())
 
 
 @router.post("/heartbeat", auth=session_auth, response=HeartbeatOut)
@@ -247,17 +271,7 @@ def disconnect(request: HttpRequest) -> OkOut:
 def accept(request: HttpRequest, job_id: int, start: bool = False) -> AcceptOut:
     """Accept an assigned job; with ``start=true`` also mark it running (no separate /start)."""
     with _translated():
-        accepted = dispatch.accept(_agent(request), job_id, start=start)
-    spec = accepted.spec
-    return AcceptOut(
-        id=spec.id,
-        kind=spec.kind,
-        label=spec.label,
-        payload=spec.payload,
-        timeout_s=spec.timeout_s,
-        token=accepted.token,
-        log_max_bytes=log_max_bytes(),
-    )
+        return AcceptOut.of(dispatch.accept(_agent(request), job_id, start=start))
 
 
 # --- calls on one job, with its job token --------------------------------------------------------

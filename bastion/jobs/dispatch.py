@@ -451,12 +451,16 @@ def _try_assign(agent: Agent, job_id: int, now: datetime) -> bool:
     return bool(won)
 
 
-def _current_assignment(agent: Agent) -> tuple[Job | None, bool]:
-    """(the job assigned but not yet accepted, whether the agent is busy with any job)."""
+def _current_assignment(agent: Agent, redeliver: bool = False) -> tuple[Job | None, bool]:
+    """(the job assigned but not yet accepted, whether the agent is busy with any job).
+
+    With ``redeliver``, a job this agent already accepted counts as assigned: an agent that
+    accepts through its poll runs one job at a time and polls only between jobs, so a poll while
+    it holds one means the answer that handed it out was lost."""
     active = Job.objects.filter(agent_id=agent.pk, state__in=ACTIVE_STATES).order_by("pk").first()
     if active is None:
         return None, False
-    return (active if active.state == JobState.ASSIGNED else None), True
+    return (active if redeliver or active.state == JobState.ASSIGNED else None), True
 
 
 def poll(agent: Agent) -> Job | None:
@@ -479,11 +483,12 @@ def _assign_next(agent: Agent) -> Job | None:
     return None
 
 
-def long_poll(agent: Agent, wait_s: float) -> Job | None:
-    """Poll, waiting up to ``wait_s`` (capped by the server) for work; counts as a heartbeat."""
+def long_poll(agent: Agent, wait_s: float, *, redeliver: bool = False) -> Job | None:
+    """Poll, waiting up to ``wait_s`` (capped by the server) for work; counts as a heartbeat.
+    ``redeliver``: see ``_current_assignment``."""
     if timezone.now() - agent.last_heartbeat_at > POLL_HEARTBEAT_PRECISION:
         heartbeat(agent)  # at most once a second: a busy poller does not write on every poll
-    assigned, busy = _current_assignment(agent)
+    assigned, busy = _current_assignment(agent, redeliver)
     if busy or agent.ignore_in_dispatches:
         return assigned
     deadline = time.monotonic() + max(0.0, min(wait_s, float(settings.CONFIG.agent_long_poll_s)))

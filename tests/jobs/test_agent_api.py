@@ -90,6 +90,30 @@ def test_accept_with_start_marks_the_job_running_in_one_request() -> None:
     assert agent.call("POST", f"/jobs/{job.pk}/accept?start=true")[0] == 409
 
 
+def test_poll_with_accept_hands_out_the_running_job_and_again_if_the_answer_was_lost() -> None:
+    world = World()
+    agent, _ = register(world)
+    assert agent.call("POST", "/poll?accept=true")[1]["accepted"] is None  # nothing to do
+    job = world.job("echo hi")
+    status, polled = agent.call("POST", "/poll?wait=0.5&accept=true")
+    assert status == 200 and polled["job"]["id"] == job.pk
+    assert polled["accepted"]["payload"] == {"command": "echo hi"}
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and job.started_at is not None
+
+    # The agent polls again holding a job: that answer was lost. Same job, new token.
+    status, again = agent.call("POST", "/poll?accept=true")
+    assert again["accepted"]["id"] == job.pk
+    assert again["accepted"]["token"] != polled["accepted"]["token"]
+    runner = AgentHttp(again["accepted"]["token"])
+    assert runner.call("POST", f"/jobs/{job.pk}/finish", {"exit_status": 0})[1]["state"] == "passed"
+    # Without accept=true a running job is not handed out again (older agents).
+    other = world.job("echo two")
+    assert agent.call("POST", "/poll")[1]["job"]["id"] == other.pk
+    agent.call("POST", f"/jobs/{other.pk}/accept?start=true")
+    assert agent.call("POST", "/poll")[1]["job"] is None
+
+
 def test_bad_tokens_get_401_with_a_json_error() -> None:
     world = World()
     status, body = AgentHttp().call("POST", "/register", {"name": "x"}, token="bstagt_wrong")
