@@ -56,6 +56,15 @@ def test_job_log_refreshes_while_running_and_stops_when_finished(
     assert "hx-trigger" not in partial and "Passed" in partial
 
 
+def test_job_log_shows_colours_and_collapsible_sections(world: World, owner_client: Client) -> None:
+    log = "--- install\ncollected\n+++ \x1b[1mtests\x1b[0m\n\x1b[31m1 failed\x1b[0m\n"
+    job = make_job(make_cluster(world.org), JobState.FAILED, log=log)
+    html = owner_client.get(f"/o/{world.org.slug}/jobs/{job.pk}/").content.decode()
+    assert '<details class="log-section"><summary>install</summary>' in html
+    assert '<details class="log-section" open><summary><span class="ansi-bold">tests</span>' in html
+    assert '<span class="ansi-fg-31">1 failed</span>' in html and "\x1b" not in html
+
+
 def test_cancel_a_running_job_asks_its_agent(world: World, owner_client: Client) -> None:
     job = make_job(make_cluster(world.org), JobState.RUNNING)
     response = owner_client.post(f"/o/{world.org.slug}/jobs/{job.pk}/cancel/", follow=True)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bastion.core.access import Principal
 from bastion.core.models import Organization, Role
+from bastion.jobs.log_render import render_log
 from bastion.jobs.models import Agent, Job, JobLogChunk
 from bastion.jobs.services import agents_for, get_job_for, jobs_for
 from bastion.web.views._common import org_action, org_page, page, principal_of
@@ -71,9 +72,11 @@ def _job_in(request: HttpRequest, organization: Organization, job_id: int) -> Jo
 def _log_context(job: Job) -> dict[str, object]:
     chunks = JobLogChunk.objects.filter(job=job).order_by("-seq")[:LOG_TAIL_CHUNKS]
     data = [chunk.data for chunk in reversed(list(chunks))]
+    log = "".join(data)
     return {
         "job": job,
-        "log": "".join(data),
+        "log": log,
+        "log_sections": render_log(log) if log else [],
         "log_is_tail": job.log_chunks.count() > LOG_TAIL_CHUNKS,
         "poll_s": LOG_POLL_S,
     }
