@@ -16,7 +16,7 @@ from bastion.jobs import services as job_services
 from bastion.jobs.models import Agent, Job, JobState
 from bastion.pipelines import cluster_secrets, policies, services
 from bastion.pipelines.models import BuildJob, BuildStep, ClusterSecret
-from bastion.pipelines.yaml import PipelineInvalid, parse_pipeline
+from bastion.pipelines.yaml import CommandStep, PipelineInvalid, parse_pipeline
 from tests.api.conftest import ApiClient, Team, make_team
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import fresh, make_pipeline, steps
@@ -61,6 +61,20 @@ def test_the_yaml_secrets_key_takes_names_or_a_mapping_and_reports_bad_names() -
     with pytest.raises(PipelineInvalid) as bad:
         parse_pipeline("steps:\n  - command: x\n    secrets: [lower-case]\n", {})
     assert "'lower-case' is not a secret name" in " ".join(bad.value.messages())
+
+
+def test_pipeline_level_secrets_reach_every_command_step_and_a_step_overrides() -> None:
+    text = (
+        "secrets: {DEPLOY_TOKEN: DEPLOY_TOKEN, APP_KEY: SHARED_KEY}\n"
+        "steps:\n  - command: one\n  - command: two\n    secrets: {APP_KEY: OWN_KEY}\n"
+    )
+    first, second = parse_pipeline(text, {}).steps
+    assert isinstance(first, CommandStep) and isinstance(second, CommandStep)
+    assert dict(first.secrets) == {"DEPLOY_TOKEN": "DEPLOY_TOKEN", "APP_KEY": "SHARED_KEY"}
+    assert dict(second.secrets) == {"DEPLOY_TOKEN": "DEPLOY_TOKEN", "APP_KEY": "OWN_KEY"}
+    with pytest.raises(PipelineInvalid) as bad:
+        parse_pipeline("secrets: [nope]\nsteps:\n  - command: x\n", {})
+    assert "'nope' is not a secret name" in " ".join(bad.value.messages())
 
 
 def test_secrets_are_write_only_audited_and_validated(world: World) -> None:

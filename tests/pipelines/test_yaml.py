@@ -144,6 +144,8 @@ def test_yaml_errors_name_the_line() -> None:
     assert problems("steps:\n  - command: a\n    command: b\n")[0].startswith("line 3")
     assert problems("") == ["the pipeline is empty: it needs `steps`"]
     assert problems("just text") == ["a pipeline is a mapping with `steps`"]
+    [unhashable] = problems("{{}}")  # found by the fuzz test: a mapping used as a key
+    assert unhashable.startswith("line 1") and "cannot be a key" in unhashable
 
 
 def test_unknown_keys_are_reported_by_name_and_step() -> None:

@@ -33,6 +33,10 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, dict | list):  # ``{{}}``: YAML allows it, a pipeline never means it
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping or list cannot be a key", key_node.start_mark
+            )
         if isinstance(key, str) and key in seen and key != "<<":
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark

@@ -58,6 +58,8 @@ class _Context:
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pipeline_agents: dict[str, str] = field(default_factory=dict)
+    # The file's top-level ``secrets:`` (env var, secret name) pairs, for every command step.
+    pipeline_secrets: tuple[tuple[str, str], ...] = ()
     default_priority: int | None = None
     counter: int = 0
 
@@ -323,8 +325,10 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
         ctx.problems.append(Problem(raw.where, f"agents: {queue!r} is not a queue name"))
     timeout = data.get("timeout_in_minutes")
     priority = data.get("priority", ctx.default_priority)
-    secrets, secret_problems = attr.secret_pairs(data.get("secrets"))
+    step_secrets, secret_problems = attr.secret_pairs(data.get("secrets"))
     ctx.problems.extend(Problem(raw.where, f"secrets: {p}") for p in secret_problems)
+    # The pipeline's secrets, then the step's: a step's pair wins for the same env var.
+    secrets = tuple({env: name for env, name in (*ctx.pipeline_secrets, *step_secrets)}.items())
     return CommandStep(
         **common,
         command=command,
@@ -445,6 +449,8 @@ def parse_pipeline(text: str, env: Mapping[str, str] | None = None) -> Pipeline:
     ctx = _Context()
     _root({**document, "env": pipeline_env}, ctx)
     ctx.pipeline_agents = attr.agents_map(document.get("agents"))
+    ctx.pipeline_secrets, secret_problems = attr.secret_pairs(document.get("secrets"))
+    ctx.problems.extend(Problem("secrets", p) for p in secret_problems)
     if isinstance(document.get("priority"), int):
         ctx.default_priority = document["priority"]
     steps_raw = document.get("steps")
