@@ -67,7 +67,7 @@ def test_browser_job_runs_tests_with_modules_and_secrets(lab: LabServer, tmp_pat
             {
                 "name": "fails",
                 "start_url": "/form",
-                "timeout_ms": 500,
+                "timeout_ms": 2000,  # short, but room for the failure screenshot on a busy machine
                 "steps": [{"click": "#nope"}],
             },
         ],
