@@ -81,8 +81,11 @@ def test_actions_start_unblock_retry_cancel(world: World, runner: Runner) -> Non
     failed = BuildJob.objects.get(build=build, step__key="deploy")
     assert client.post(f"{base}1/retry/", {"build_job": failed.pk}).status_code == 302
     assert fresh(build).state == BuildState.RUNNING and steps(build)["deploy"] == "running"
+    assert "Cancel build" in client.get(f"{base}1/live/").content.decode()
     assert client.post(f"{base}1/cancel/").status_code == 302
     assert fresh(build).state == BuildState.CANCELED
+    # The live part (refreshed while the build runs) drops the button once it has finished.
+    assert "Cancel build" not in client.get(f"{base}1/live/").content.decode()
     assert client.post(f"{base}1/retry/", {"build_job": "x"}).status_code == 404
     actions = set(
         AuditEvent.objects.filter(action__startswith="build.").values_list("action", flat=True)
