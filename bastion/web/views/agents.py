@@ -70,14 +70,14 @@ def _job_in(request: HttpRequest, organization: Organization, job_id: int) -> Jo
 
 
 def _log_context(job: Job) -> dict[str, object]:
-    chunks = JobLogChunk.objects.filter(job=job).order_by("-seq")[:LOG_TAIL_CHUNKS]
-    data = [chunk.data for chunk in reversed(list(chunks))]
-    log = "".join(data)
+    # One chunk more than shown tells whether the log is longer, without a count per refresh.
+    newest = JobLogChunk.objects.filter(job=job).order_by("-seq").values_list("data", flat=True)
+    chunks = list(newest[: LOG_TAIL_CHUNKS + 1])
+    log = "".join(reversed(chunks[:LOG_TAIL_CHUNKS]))
     return {
         "job": job,
-        "log": log,
         "log_sections": render_log(log) if log else [],
-        "log_is_tail": job.log_chunks.count() > LOG_TAIL_CHUNKS,
+        "log_is_tail": len(chunks) > LOG_TAIL_CHUNKS,
         "poll_s": LOG_POLL_S,
     }
 
