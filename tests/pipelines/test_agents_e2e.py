@@ -86,15 +86,15 @@ def test_fan_out_fan_in_soft_fail_retry_and_block_on_real_agents(
         "build", "create", "acme/app", "--commit", "c0ffee", "--wait", "--json", "--timeout", "90"
     )
     try:
+        # The build's state follows its steps' a moment later (the advancer writes it): wait
+        # for the build, then check the step that blocks it.
         blocked = wait_until(
             lambda: (
-                (b := server.api("GET", BUILD, missing_ok=True))
-                and _step(b, "gate")["state"] == "blocked"
-                and b
+                (b := server.api("GET", BUILD, missing_ok=True)) and b["state"] == "blocked" and b
             ),
             timeout=60,
         )
-        assert blocked["state"] == "blocked"
+        assert _step(blocked, "gate")["state"] == "blocked"
         server.api("POST", f"{BUILD}/steps/gate/unblock", {"fields": {"version": "v2"}})
     finally:
         out, err = _finish(follow)
