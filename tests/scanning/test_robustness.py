@@ -59,7 +59,7 @@ def test_http_layer_translates_failures() -> None:
 
 def test_unreachable_garbage_and_slow_drip() -> None:
     async def expect(base: str, error: type[Exception]) -> None:
-        async with client(base, request_total_s=1.0, read_timeout_s=5.0) as http:
+        async with client(base, request_total_s=5.0, read_timeout_s=5.0) as http:
             with pytest.raises(error):
                 await http.get(base)
 
