@@ -12,11 +12,11 @@ from django.shortcuts import redirect
 
 from bastion.core.access import projects_for
 from bastion.core.models import Organization, Role
-from bastion.jobs.models import Job
+from bastion.jobs.models import Job, JobState
 from bastion.jobs.services import agents_for
 from bastion.pipelines import access, scheduler, scheduling, services, verification_pages
 from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline, StepState
-from bastion.pipelines.yaml import BlockStep, SelectField
+from bastion.pipelines.yaml import BlockStep, CommandStep, SelectField
 from bastion.pipelines.yaml.steps import Field
 from bastion.web.views._common import org_action, org_page, page, principal_of
 
@@ -35,6 +35,10 @@ class StepView:
     fields: list[tuple[str, Field]] = field(default_factory=list)
     # For a scan:, browser: or release: step: what it started and how that went.
     verification: verification_pages.Card | None = None
+    # Build jobs a member may retry now (``retry.manual`` of the step; finished, not superseded).
+    retryable: set[int] = field(default_factory=set)
+    # Why the step's jobs cannot be retried (``retry.manual: {allowed: false, reason: ...}``).
+    no_retry_reason: str = ""
 
 
 @org_page()
@@ -122,10 +126,27 @@ def _graph(build: Build) -> list[list[StepView]]:
             view.fields = [
                 ("select" if isinstance(f, SelectField) else "text", f) for f in step.fields
             ]
+        if isinstance(step, CommandStep) and build.cancel_requested_at is None:
+            _retry_options(view, step)
     levels: dict[int, list[StepView]] = {}
     for view in sorted(views.values(), key=lambda v: v.row.position):
         levels.setdefault(view.level, []).append(view)
     return [levels[level] for level in sorted(levels)]
+
+
+def _retry_options(view: StepView, step: CommandStep) -> None:
+    """Which of the step's jobs the Retry button is offered for, as ``services.retry_job``
+    decides: finished and not retried yet, failed (or passed, with ``permit_on_passed``)."""
+    manual = step.retry_manual
+    if not manual.allowed:
+        view.no_retry_reason = manual.reason or "retry.manual is off for this step"
+        return
+    for build_job in view.jobs:
+        job = build_job.job
+        if job is None or build_job.superseded or not job.is_finished:
+            continue
+        if job.state != JobState.PASSED or manual.permit_on_passed:
+            view.retryable.add(build_job.pk)
 
 
 def _selected_job(request: HttpRequest, build: Build) -> Job | None:

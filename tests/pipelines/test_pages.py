@@ -104,3 +104,49 @@ def test_viewers_read_but_cannot_act(world: World, django_capture_on_commit_call
     assert viewer.post(f"{base}builds/1/cancel/").status_code == 403
     assert viewer.post(f"{base}builds/").status_code == 403
     assert Build.objects.count() == 1 and Build.objects.get().cancel_requested_at is None
+
+
+MANUAL = """
+steps:
+  - command: echo again
+    key: again
+    retry: {manual: {permit_on_passed: true}}
+  - command: echo once
+    key: once
+    depends_on: ~
+  - command: deploy
+    key: deploy
+    depends_on: ~
+    retry: {manual: {allowed: false, reason: "deploys are never retried"}}
+"""
+
+
+def test_retry_button_follows_retry_manual(world: World, runner: Runner) -> None:
+    client = _client(world)
+    build = services.create_build(world.principal, make_pipeline(world, MANUAL))
+    agents = [runner, Runner.of(world, runner.capture, "b"), Runner.of(world, runner.capture, "c")]
+    jobs = {job.label: job for job in (agent.take() for agent in agents) if job is not None}
+    runner.finish(jobs["echo again"])
+    runner.finish(jobs["echo once"])
+    runner.finish(jobs["deploy"], 1)
+    assert fresh(build).state == BuildState.FAILED
+    base = f"/o/{world.org.slug}/pipelines/app/builds/1/"
+    html = client.get(base).content.decode()
+    by_key = {b.step.key: b for b in BuildJob.objects.filter(build=build)}
+    # A passed job: retried only where permit_on_passed says so; a failed one never when
+    # retry.manual is off, and the page says why.
+    assert f'name="build_job" value="{by_key["again"].pk}"' in html
+    assert f'name="build_job" value="{by_key["once"].pk}"' not in html
+    assert f'name="build_job" value="{by_key["deploy"].pk}"' not in html
+    assert "Cannot be retried: deploys are never retried" in html
+    refused = client.post(f"{base}retry/", {"build_job": by_key["once"].pk}, follow=True)
+    assert "does not permit retrying it" in refused.content.decode()
+    refused = client.post(f"{base}retry/", {"build_job": by_key["deploy"].pk}, follow=True)
+    assert "deploys are never retried" in refused.content.decode()
+    assert client.post(f"{base}retry/", {"build_job": by_key["again"].pk}).status_code == 302
+    # The build reopens (failing: deploy still failed) and ends failed again after the rerun.
+    assert steps(build)["again"] == "running" and fresh(build).state == BuildState.FAILING
+    assert runner.run().label == "echo again"
+    assert fresh(build).state == BuildState.FAILED
+    retried = AuditEvent.objects.filter(action="build.retry_job").values_list("changes", flat=True)
+    assert list(retried) == [{"step": "again", "job": by_key["again"].job_id, "attempt": 1}]
