@@ -12,6 +12,7 @@ patterns = [
     path("pipelines/<slug:pipeline>/builds/", views.build_create, name="build-create"),
     path(BUILD, views.build_detail, name="build"),
     path(BUILD + "live/", views.build_live, name="build-live"),
+    path(BUILD + "artifacts/", views.build_artifacts, name="build-artifacts"),
     path(BUILD + "cancel/", views.build_cancel, name="build-cancel"),
     path(BUILD + "unblock/", views.build_unblock, name="build-unblock"),
     path(BUILD + "retry/", views.build_retry, name="build-retry"),

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 
 from bastion.core.access import projects_for
 from bastion.core.models import Organization, Role
-from bastion.jobs.models import Job, JobState
+from bastion.jobs.models import Artifact, Job, JobState
 from bastion.jobs.services import agents_for
 from bastion.pipelines import access, scheduler, scheduling, services, verification_pages
 from bastion.pipelines.models import Build, BuildJob, BuildStep, Pipeline, StepState
@@ -23,6 +24,7 @@ from bastion.web.views._common import org_action, org_page, page, principal_of
 LAST_BUILDS = 5
 BUILDS_PAGE = 50
 POLL_S = 2
+MAX_ARTIFACTS = 1000
 COMMON_ZONES = ("UTC", "Europe/Lisbon", "Europe/London", "Europe/Berlin", "America/New_York")
 
 
@@ -35,6 +37,8 @@ class StepView:
     fields: list[tuple[str, Field]] = field(default_factory=list)
     # For a scan:, browser: or release: step: what it started and how that went.
     verification: verification_pages.Card | None = None
+    # What the step's jobs uploaded (``artifact_paths``, ``bastion artifact upload``).
+    artifacts: list[Artifact] = field(default_factory=list)
     # Build jobs a member may retry now (``retry.manual`` of the step; finished, not superseded).
     retryable: set[int] = field(default_factory=set)
     # Why the step's jobs cannot be retried (``retry.manual: {allowed: false, reason: ...}``).
@@ -108,6 +112,9 @@ def _graph(build: Build) -> list[list[StepView]]:
     by_step = {v.row.pk: v for v in views.values()}
     for build_job in jobs:
         by_step[build_job.step_id].jobs.append(build_job)
+    step_of_job = {b.job_id: b.step_id for v in views.values() for b in v.jobs if b.job_id}
+    for artifact in _artifacts(build).filter(job_id__in=list(step_of_job))[:MAX_ARTIFACTS]:
+        by_step[step_of_job[artifact.job_id]].artifacts.append(artifact)
     for _ in range(len(views) + 1):  # relax until stable; bounded by the number of steps
         changed = False
         for view in views.values():
@@ -132,6 +139,11 @@ def _graph(build: Build) -> list[list[StepView]]:
     for view in sorted(views.values(), key=lambda v: v.row.position):
         levels.setdefault(view.level, []).append(view)
     return [levels[level] for level in sorted(levels)]
+
+
+def _artifacts(build: Build) -> QuerySet[Artifact]:
+    """The artifacts of the build's jobs (every attempt), by path."""
+    return Artifact.objects.filter(job__build_job__build=build).order_by("path", "pk")
 
 
 def _retry_options(view: StepView, step: CommandStep) -> None:
@@ -187,6 +199,30 @@ def build_live(
     return page(
         request, "pipelines/_build_live.html", _build_context(request, build), section="pipelines"
     )
+
+
+@org_page()
+def build_artifacts(
+    request: HttpRequest, organization: Organization, pipeline: str, number: int
+) -> HttpResponseBase:
+    """The build's artifacts; ``?id=N`` downloads one (as an attachment, never rendered)."""
+    build = _build(request, organization, pipeline, number)
+    raw = request.GET.get("id")
+    if raw is None:
+        rows = _artifacts(build).select_related("job__build_job__step")[:MAX_ARTIFACTS]
+        context = {"build": build, "pipeline": build.pipeline, "artifacts": list(rows)}
+        return page(request, "pipelines/artifacts.html", context, section="pipelines")
+    found = _artifacts(build).filter(pk=int(raw)).first() if raw.isdigit() else None
+    if found is None:
+        raise Http404("No such artifact in this build.")
+    response = FileResponse(
+        found.file.open("rb"),
+        as_attachment=True,
+        filename=found.path.rsplit("/", 1)[-1],
+        content_type="application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _back(organization: Organization, build: Build) -> HttpResponse:

@@ -150,3 +150,41 @@ def test_retry_button_follows_retry_manual(world: World, runner: Runner) -> None
     assert fresh(build).state == BuildState.FAILED
     retried = AuditEvent.objects.filter(action="build.retry_job").values_list("changes", flat=True)
     assert list(retried) == [{"step": "again", "job": by_key["again"].job_id, "attempt": 1}]
+
+
+def test_build_page_lists_artifacts_and_downloads_them_as_attachments(
+    world: World, runner: Runner
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from bastion.jobs import dispatch
+
+    client = _client(world)
+    build = services.create_build(world.principal, make_pipeline(world, YAML))
+    job = runner.take()
+    assert job is not None
+    dispatch.upload_artifact(job, "out/report.html", SimpleUploadedFile("r", b"<script>x</script>"))
+    runner.finish(job)
+    base = f"/o/{world.org.slug}/pipelines/app/builds/1/"
+    artifact = job.artifacts.get()
+    html = client.get(base).content.decode()
+    assert f'href="{base}artifacts/?id={artifact.pk}"' in html and "out/report.html" in html
+    listing = client.get(f"{base}artifacts/").content.decode()
+    assert "out/report.html" in listing and "echo compile" in listing
+    download = client.get(f"{base}artifacts/?id={artifact.pk}")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == b"<script>x</script>"  # type: ignore[attr-defined]
+    # Never rendered by the browser: an attachment of no particular type.
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download["Content-Disposition"].startswith('attachment; filename="report.html"')
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert client.get(f"{base}artifacts/?id=x").status_code == 404
+    # Another organization's artifact is not found through this build.
+    other = World(cluster_name="elsewhere")
+    theirs = services.create_build(other.principal, make_pipeline(other, YAML, slug="o"))
+    their_runner = Runner.of(other, runner.capture, "theirs")
+    their_job = their_runner.take()
+    assert their_job is not None and fresh(theirs).pk != build.pk
+    dispatch.upload_artifact(their_job, "secret.txt", SimpleUploadedFile("s", b"theirs"))
+    stolen = their_job.artifacts.get()
+    assert client.get(f"{base}artifacts/?id={stolen.pk}").status_code == 404
