@@ -82,6 +82,19 @@ def pipeline_detail(
     )
 
 
+def _env_lines(text: str) -> dict[str, str]:
+    """The new-build form's environment: ``KEY=VALUE`` a line; blank lines are skipped."""
+    env: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValidationError({"env": [f"Environment line {number}: write KEY=VALUE."]})
+        env[key.strip()] = value
+    return env
+
+
 @org_action(Role.MEMBER)
 def build_create(request: HttpRequest, organization: Organization, pipeline: str) -> HttpResponse:
     found = _pipeline(request, organization, pipeline)
@@ -92,6 +105,7 @@ def build_create(request: HttpRequest, organization: Organization, pipeline: str
             branch=request.POST.get("branch", "").strip() or None,
             commit=request.POST.get("commit", "").strip() or "HEAD",
             message=request.POST.get("message", "").strip()[:5000],
+            env=_env_lines(request.POST.get("env", "")),
             source="ui",
         )
     except ValidationError as exc:

@@ -65,11 +65,22 @@ def test_actions_start_unblock_retry_cancel(world: World, runner: Runner) -> Non
     client = _client(world)
     make_pipeline(world, YAML)
     base = f"/o/{world.org.slug}/pipelines/app/builds/"
-    started = client.post(base, {"branch": "main", "commit": "abc", "message": "from ui"})
+    assert 'name="env"' in client.get(f"/o/{world.org.slug}/pipelines/app/").content.decode()
+    bad = client.post(base, {"env": "GOOD=1\nnot a pair"}, follow=True)
+    assert "Environment line 2: write KEY=VALUE." in bad.content.decode()
+    bad = client.post(base, {"env": "1BAD=x"}, follow=True)
+    assert "Not a variable name: &#x27;1BAD&#x27;" in bad.content.decode()
+    assert not Build.objects.exists()
+    started = client.post(
+        base,
+        {"branch": "main", "commit": "abc", "message": "from ui", "env": "A=1\r\n\nB=x=y\n"},
+    )
     assert started.status_code == 302 and started["Location"] == f"{base}1/"
     build = Build.objects.get()
-    assert build.source == "ui" and build.commit == "abc"
-    runner.run()
+    assert build.source == "ui" and build.commit == "abc" and build.env == {"A": "1", "B": "x=y"}
+    first = runner.take()
+    assert first is not None and first.payload["env"]["B"] == "x=y"
+    runner.finish(first)
     bad = client.post(f"{base}1/unblock/", {"step": "ship", "field-version": "nope"}, follow=True)
     assert "Does not match the format" in bad.content.decode()
     ok = client.post(
