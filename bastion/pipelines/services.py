@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
-from bastion.core.models import Organization, Role, slug_validator
+from bastion.core.models import Organization, Role, role_at_least, slug_validator
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Cluster, JobState
 from bastion.pipelines import cluster_secrets, environment, scheduler
@@ -44,6 +44,7 @@ from bastion.pipelines.yaml import (
     parse_pipeline,
 )
 from bastion.pipelines.yaml import Pipeline as Definition
+from bastion.pipelines.yaml import attributes as attr
 from bastion.pipelines.yaml.load import AnyVariable
 
 MAX_TRIGGER_DEPTH = 10
@@ -481,10 +482,21 @@ def _field_values(step: BlockStep, values: Mapping[str, Any]) -> dict[str, str]:
     return result
 
 
+def unblock_role(step: BlockStep) -> str | None:
+    """The least role that may unblock ``step`` (its ``allowed_teams``); None: any member."""
+    return attr.unblock_role(step.allowed_teams)
+
+
+def may_unblock(principal: Principal, build: Build, step: BlockStep) -> bool:
+    role = principal.role_in(build.organization)
+    return role is not None and role_at_least(role, unblock_role(step) or Role.MEMBER)
+
+
 def unblock_step(
     principal: Principal, build: Build, key: str, values: Mapping[str, Any] | None = None
 ) -> BuildStep:
-    """Unblock a block or input step; its field values become build meta-data."""
+    """Unblock a block or input step; its field values become build meta-data. A step with
+    ``allowed_teams`` is unblocked only by the roles it names (403 for others)."""
     require_role(principal, build.organization, Role.MEMBER)
     row = BuildStep.objects.filter(build=build, key=key).first()
     if row is None:
@@ -492,6 +504,7 @@ def unblock_step(
     step = scheduler.definition(build).step(key)
     if not isinstance(step, BlockStep):
         raise ValidationError({"step": ["Only block and input steps can be unblocked."]})
+    require_role(principal, build.organization, unblock_role(step) or Role.MEMBER)
     if row.state != StepState.BLOCKED:
         raise ValidationError({"step": [f"The step is not blocked ({row.state})."]})
     meta = _field_values(step, values or {})

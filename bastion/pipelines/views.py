@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 
-from bastion.core.access import projects_for
+from bastion.core.access import Principal, projects_for
 from bastion.core.models import Organization, Role
 from bastion.jobs.models import Artifact, Job, JobState
 from bastion.jobs.services import agents_for
@@ -35,6 +35,9 @@ class StepView:
     level: int = 0
     # For a blocked step: its input fields as ("text" | "select", field).
     fields: list[tuple[str, Field]] = field(default_factory=list)
+    # For a blocked step: whether the viewer may unblock it, and who may (``allowed_teams``).
+    may_unblock: bool = False
+    unblock_role: str = ""
     # For a scan:, browser: or release: step: what it started and how that went.
     verification: verification_pages.Card | None = None
     # What the step's jobs uploaded (``artifact_paths``, ``bastion artifact upload``).
@@ -119,7 +122,7 @@ def _build(request: HttpRequest, organization: Organization, pipeline: str, numb
     return access.get_build_for(principal_of(request), found, number)
 
 
-def _graph(build: Build) -> list[list[StepView]]:
+def _graph(build: Build, principal: Principal) -> list[list[StepView]]:
     """Steps by dependency level: level 0 needs nothing, level n needs something of n - 1."""
     views = {row.key: StepView(row) for row in BuildStep.objects.filter(build=build)}
     jobs = BuildJob.objects.filter(build=build).select_related("job__agent").order_by("pk")
@@ -147,6 +150,8 @@ def _graph(build: Build) -> list[list[StepView]]:
             view.fields = [
                 ("select" if isinstance(f, SelectField) else "text", f) for f in step.fields
             ]
+            view.may_unblock = services.may_unblock(principal, build, step)
+            view.unblock_role = services.unblock_role(step) or ""
         if isinstance(step, CommandStep) and build.cancel_requested_at is None:
             _retry_options(view, step)
     levels: dict[int, list[StepView]] = {}
@@ -188,7 +193,7 @@ def _build_context(request: HttpRequest, build: Build) -> dict[str, object]:
     context: dict[str, object] = {
         "build": build,
         "pipeline": build.pipeline,
-        "levels": _graph(build),
+        "levels": _graph(build, principal_of(request)),
         "poll_s": POLL_S,
         "selected": job,
     }
@@ -274,6 +279,8 @@ def build_unblock(
         services.unblock_step(principal_of(request), build, key, values)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
+    except PermissionDenied:
+        messages.error(request, "This step names who may unblock it (allowed_teams); not you.")
     else:
         messages.success(request, "Unblocked.")
     return _back(organization, build)

@@ -199,3 +199,18 @@ def test_build_page_lists_artifacts_and_downloads_them_as_attachments(
     dispatch.upload_artifact(their_job, "secret.txt", SimpleUploadedFile("s", b"theirs"))
     stolen = their_job.artifacts.get()
     assert client.get(f"{base}artifacts/?id={stolen.pk}").status_code == 404
+
+
+def test_a_step_with_allowed_teams_offers_unblock_only_to_those_roles(world: World) -> None:
+    yaml = "steps:\n  - block: Deploy?\n    key: gate\n    allowed_teams: [admins]\n"
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    member = login_client(make_member(world.org, Role.MEMBER))
+    base = f"/o/{world.org.slug}/pipelines/app/builds/1/"
+    html = member.get(base).content.decode()
+    assert "Only admins and above may unblock this step." in html
+    assert f'action="{base}unblock/"' not in html
+    refused = member.post(f"{base}unblock/", {"step": "gate"}, follow=True)
+    assert "not you" in refused.content.decode() and steps(build)["gate"] == "blocked"
+    assert f'action="{base}unblock/"' in _client(world).get(base).content.decode()
+    assert _client(world).post(f"{base}unblock/", {"step": "gate"}).status_code == 302
+    assert steps(build)["gate"] == "passed"

@@ -374,3 +374,47 @@ steps:
     runner.run_all()
     assert fresh(build).state == BuildState.FAILED
     assert scheduler.active_build_ids() == []
+
+
+GATED = """
+steps:
+  - block: Deploy?
+    key: admins-only
+    allowed_teams: [admins]
+  - block: Any member
+    key: members
+    depends_on: ~
+    allowed_teams: members
+  - block: Named team
+    key: team
+    depends_on: ~
+    allowed_teams: [deployers]
+"""
+
+
+def test_allowed_teams_say_which_roles_may_unblock(world: World, runner: Runner) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from bastion.core.access import Principal
+    from bastion.core.models import Role
+    from tests.factories import make_member
+
+    pipeline = make_pipeline(world, GATED)
+    # Bastion has no teams: a name that is no role is said at creation, and admins unblock.
+    assert services.check_yaml(pipeline.yaml).warnings == (
+        'steps[2] (key "team"): `allowed_teams` names organization roles (owners, admins, '
+        "members); 'deployers' is none, so admins and owners unblock it",
+    )
+    build = services.create_build(world.principal, pipeline)
+    member = Principal.of_user(make_member(world.org, Role.MEMBER))
+    admin = Principal.of_user(make_member(world.org, Role.ADMIN))
+    for key in ("admins-only", "team"):
+        with pytest.raises(PermissionDenied):
+            services.unblock_step(member, build, key)
+        assert steps(build)[key] == StepState.BLOCKED
+    services.unblock_step(member, build, "members")
+    services.unblock_step(admin, build, "admins-only")
+    services.unblock_step(world.principal, build, "team")  # the owner
+    assert set(steps(build).values()) == {StepState.PASSED}
+    assert fresh(build).state == BuildState.PASSED
+    assert AuditEvent.objects.filter(action="build.unblock").count() == 3

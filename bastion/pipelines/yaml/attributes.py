@@ -229,6 +229,27 @@ def fields(value: Any) -> tuple[Field, ...]:
     return tuple(result)
 
 
+# Bastion has no teams: a block step's ``allowed_teams`` names organization roles. A name that
+# is no role matches nobody, and the step falls back to the narrowest group that may always act
+# on the pipeline (its admins): a restriction the file asked for is never dropped.
+TEAM_ROLES = {"owner": "owner", "owners": "owner", "admin": "admin", "admins": "admin",
+              "member": "member", "members": "member"}  # fmt: skip
+ROLE_ORDER = ("member", "admin", "owner")
+
+
+def unblock_role(teams: tuple[str, ...]) -> str | None:
+    """The least organization role that may unblock a step with these ``allowed_teams`` (None:
+    any member); a name that is no role counts as admins."""
+    if not teams:
+        return None
+    roles = [TEAM_ROLES.get(team.strip().lower(), "admin") for team in teams]
+    return min(roles, key=ROLE_ORDER.index)
+
+
+def unknown_teams(teams: tuple[str, ...]) -> list[str]:
+    return [team for team in teams if team.strip().lower() not in TEAM_ROLES]
+
+
 def plugin_names(value: Any) -> tuple[str, ...]:
     if isinstance(value, dict):
         return tuple(str(k) for k in value)

@@ -371,12 +371,20 @@ def _step(
         return WaitStep(**common, continue_on_failure=attr.boolean(data.get("continue_on_failure")))
     if raw.type in ("block", "input"):
         _limits(raw, ctx)
+        teams = attr.string_list(data.get("allowed_teams"))
+        unknown = attr.unknown_teams(teams)
+        if unknown:
+            ctx.warnings.append(
+                f"{raw.where}: `allowed_teams` names organization roles (owners, admins, "
+                f"members); {', '.join(map(repr, unknown))} is none, so admins and owners "
+                "unblock it"
+            )
         return BlockStep(
             **common,
             prompt=attr.scalar(data.get("prompt")),
             fields=attr.fields(data.get("fields")),
             blocking=raw.type == "block",
-            allowed_teams=attr.string_list(data.get("allowed_teams")),
+            allowed_teams=teams,
         )
     if raw.type == "trigger":
         build = data.get("build") or {}

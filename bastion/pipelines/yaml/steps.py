@@ -202,6 +202,7 @@ class BlockStep(StepBase):
     prompt: str = ""
     fields: tuple[Field, ...] = ()
     blocking: bool = True
+    # Who may unblock it: organization roles (yaml/attributes.py unblock_role).
     allowed_teams: tuple[str, ...] = ()
 
     @property
