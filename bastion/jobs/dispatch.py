@@ -32,7 +32,7 @@ from bastion.core.tokens import hash_token, new_token
 from bastion.jobs import gates, wakeup
 from bastion.jobs.artifacts import upload_artifact
 from bastion.jobs.errors import InvalidAgentToken, JobConflict, JobNotFound
-from bastion.jobs.logs import append_log, job_secrets, payload_env, read_log
+from bastion.jobs.logs import LogChunk, append_log, job_secrets, payload_env, read_log
 from bastion.jobs.models import (
     ACTIVE_STATES,
     Agent,
@@ -51,6 +51,7 @@ __all__ = [
     "Intervals",
     "JobSpec",
     "JobStatus",
+    "LogChunk",
     "Registration",
     "SweepReport",
     "accept",
@@ -559,17 +560,28 @@ def _final_state(job: Job, exit_status: int) -> str:
 
 
 def finish(
-    job: Job, exit_status: int, signal_reason: str = "", *, ignore_in_dispatches: bool = False
+    job: Job,
+    exit_status: int,
+    signal_reason: str = "",
+    *,
+    ignore_in_dispatches: bool = False,
+    log: LogChunk | None = None,
 ) -> Job:
-    """Record the exit status. A job whose cancel was requested ends canceled or timed_out."""
+    """Record the exit status. A job whose cancel was requested ends canceled or timed_out.
+
+    ``log`` is the job's last log chunk, stored first and in the same transaction exactly as
+    ``append_log`` stores any chunk (one request less per job for the agent); a retried finish
+    finds it stored already."""
     with transaction.atomic():
         job = Job.objects.select_for_update().get(pk=job.pk)
         if job.is_finished:
             if job.state != JobState.LOST and job.exit_status == exit_status:
-                return job  # a retried finish
+                return job  # a retried finish (its last chunk was stored with the first)
             raise JobConflict(f"The job has already finished ({job.state}).")
         if job.state not in (JobState.ACCEPTED, JobState.RUNNING):
             raise JobConflict(f"The job cannot finish: it is {job.state}.")
+        if log is not None:
+            append_log(job, log.seq, log.data)
         job.state = _final_state(job, exit_status)
         job.exit_status = exit_status
         job.signal_reason = signal_reason[:50]

@@ -93,6 +93,14 @@ def job_secrets(job: Job) -> list[str]:
 
 
 @dataclass(frozen=True)
+class LogChunk:
+    """One chunk of a job's log as an agent sends it: its place in the log and its text."""
+
+    seq: int
+    data: str
+
+
+@dataclass(frozen=True)
 class LogAppend:
     stored: bool  # False for a retried chunk (or one past the cap): nothing changed
     log_bytes: int
