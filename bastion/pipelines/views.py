@@ -124,7 +124,8 @@ def _build(request: HttpRequest, organization: Organization, pipeline: str, numb
 
 def _graph(build: Build, principal: Principal) -> list[list[StepView]]:
     """Steps by dependency level: level 0 needs nothing, level n needs something of n - 1."""
-    views = {row.key: StepView(row) for row in BuildStep.objects.filter(build=build)}
+    rows = BuildStep.objects.filter(build=build).select_related("triggered_build__pipeline")
+    views = {row.key: StepView(row) for row in rows}
     jobs = BuildJob.objects.filter(build=build).select_related("job__agent").order_by("pk")
     by_step = {v.row.pk: v for v in views.values()}
     for build_job in jobs:

@@ -214,3 +214,38 @@ def test_a_step_with_allowed_teams_offers_unblock_only_to_those_roles(world: Wor
     assert f'action="{base}unblock/"' in _client(world).get(base).content.decode()
     assert _client(world).post(f"{base}unblock/", {"step": "gate"}).status_code == 302
     assert steps(build)["gate"] == "passed"
+
+
+def test_build_page_shows_durations_skip_reasons_and_links_triggered_builds(
+    world: World, runner: Runner
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bastion.pipelines.models import BuildStep
+
+    make_pipeline(world, "steps:\n  - command: echo child\n", slug="child")
+    yaml = """
+steps:
+  - {key: compile, command: echo compile}
+  - {key: docs, command: echo docs, skip: "docs are built nightly"}
+  - {key: deploy, trigger: child, depends_on: compile}
+"""
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    runner.run()
+    started = timezone.now() - timedelta(minutes=2)
+    BuildStep.objects.filter(build=build, key="compile").update(
+        started_at=started, finished_at=started + timedelta(seconds=65)
+    )
+    client = _client(world)
+    html = client.get(f"/o/{world.org.slug}/pipelines/app/builds/1/").content.decode()
+    assert "1m 05s" in html  # the step's duration
+    assert "docs are built nightly" in html  # the skip reason the file gave
+    child = BuildStep.objects.get(build=build, key="deploy").triggered_build
+    assert child is not None
+    assert f'href="/o/{world.org.slug}/pipelines/child/builds/{child.number}/"' in html
+    child_html = client.get(f"/o/{world.org.slug}/pipelines/child/builds/1/").content.decode()
+    assert f'triggered by <a href="/o/{world.org.slug}/pipelines/app/builds/1/">app #1</a>' in (
+        child_html
+    )
