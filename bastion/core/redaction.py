@@ -15,6 +15,17 @@ _PATTERNS = [
     ),
 ]
 MASK = "[REDACTED]"
+# Names of variables whose values are secrets even when nobody declared them (issue 6: *_TOKEN,
+# *_SECRET, *_PASSWORD, *_KEY), as Buildkite's agent redacts by name. Bastion's own variables
+# (BUILDKITE_STEP_KEY, ...) are never matched: their values are names, not secrets.
+SECRET_ENV_NAME = re.compile(
+    r"(?i)^(?!BUILDKITE_|BASTION_).*_(TOKEN|SECRET|PASSWORD|KEY|CONNECTION_STRING)$"
+)
+
+
+def secret_env_names(env: Iterable[str]) -> list[str]:
+    """The names in ``env`` that look like secrets (see SECRET_ENV_NAME), sorted."""
+    return sorted(name for name in env if SECRET_ENV_NAME.match(name))
 
 
 def mask_values(text: str, secrets: Iterable[str]) -> str:

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import CharField, OuterRef, Subquery, Value
 from django.db.models.functions import Cast, Concat
 
+from bastion.core.redaction import secret_env_names
 from bastion.jobs import bulk, dispatch
 from bastion.jobs.models import FINISHED_STATES, Job
 from bastion.pipelines import environment, policies, repository
@@ -70,6 +71,11 @@ def job_spec(run: _Run, step: CommandStep, build_job: BuildJob) -> bulk.NewJob:
         "env": env,
         "artifact_paths": list(step.artifact_paths),
     }
+    named = secret_env_names(env)
+    if named:
+        # Values of variables named like secrets (DEPLOY_KEY, API_TOKEN) are masked in the log by
+        # the agent and again by the server, as declared secrets are.
+        payload["secret_env"] = named
     if step.secrets:
         # Names only: the values are added when an agent of the cluster takes the job.
         payload["cluster_secrets"] = dict(step.secrets)

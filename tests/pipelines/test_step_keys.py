@@ -160,3 +160,26 @@ steps:
         assert job is not None
         runner.finish(job, 1 if job.label == "echo child" else 0)
     assert (fresh(child).state, fresh(build).state) == (BuildState.FAILED, BuildState.PASSED)
+
+
+def test_values_of_variables_named_like_secrets_are_masked_by_the_server(
+    world: World, runner: Runner
+) -> None:
+    yaml = """
+env:
+  API_TOKEN: tok-1234567890
+steps:
+  - command: deploy
+    key: ship-it
+    env: {DEPLOY_KEY: key-abcdefgh, DB_PASSWORD: pw-secret-99, REGION: eu-west-1}
+"""
+    services.create_build(world.principal, make_pipeline(world, yaml))
+    job = runner.take()
+    assert job is not None
+    # Declared to the agent too (it masks what the job prints); Bastion's own variables such
+    # as BUILDKITE_STEP_KEY are names, not secrets.
+    assert job.payload["secret_env"] == ["API_TOKEN", "DB_PASSWORD", "DEPLOY_KEY"]
+    printed = "key-abcdefgh pw-secret-99 tok-1234567890 eu-west-1 ship-it\n"
+    assert dispatch.append_log(job, 0, printed).stored
+    assert dispatch.read_log(job) == [(0, "[REDACTED] [REDACTED] [REDACTED] eu-west-1 ship-it\n")]
+    runner.finish(job)
