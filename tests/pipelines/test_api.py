@@ -132,6 +132,12 @@ def test_pipeline_crud_and_build_lifecycle(
     ]
     assert owner.delete(f"{BASE}/app").status == 204
     assert not Build.objects.exists()
+    # Who changed and who deleted the pipeline, and what changed (the file only as "changed").
+    changed = AuditEvent.objects.get(organization=team.org, action="pipeline.update")
+    assert changed.changes == {"default_branch": {"before": "main", "after": "trunk"}}
+    deleted = AuditEvent.objects.get(organization=team.org, action="pipeline.delete")
+    assert deleted.changes == {"builds": 1, "jobs_canceled": 0}
+    assert changed.actor_label == deleted.actor_label == "token:owner token"
 
 
 def test_roles_viewer_reads_member_builds_admin_edits(team: Team, owner: ApiClient) -> None:
