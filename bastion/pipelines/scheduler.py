@@ -9,6 +9,7 @@ Each run holds the build's row lock (``SELECT ... FOR UPDATE``; SQLite serialize
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -133,10 +134,22 @@ def _outcome(run: _Run, step: CommandStep, build_job: BuildJob) -> str | None:
         return StepState.CANCELED
     exit_status = job.exit_status if job.exit_status is not None else -1
     if run.build.cancel_requested_at is None and job.cancel_reason != JobState.CANCELED:
+        killed_by = _signal_of(exit_status)
         for rule in step.retry_automatic:
-            if rule.matches(exit_status, job.signal_reason):
+            if rule.matches(exit_status, job.signal_reason, killed_by):
                 return "retry" if build_job.attempt < rule.limit else _soft(step, build_job)
     return _soft(step, build_job)
+
+
+def _signal_of(exit_status: int) -> str:
+    """The signal that killed the command (``KILL``), read from its exit status as the agent
+    reports it (128 + N, as shells do); "" for a command that exited by itself."""
+    if not 128 < exit_status <= 128 + 64:
+        return ""
+    try:
+        return signal.Signals(exit_status - 128).name.removeprefix("SIG")
+    except ValueError:
+        return ""
 
 
 def _soft(step: CommandStep, build_job: BuildJob) -> str:

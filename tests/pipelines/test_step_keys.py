@@ -12,7 +12,7 @@ from bastion.jobs import dispatch
 from bastion.pipelines import services
 from bastion.pipelines.models import Build, BuildState, StepState
 from tests.jobs.helpers import World
-from tests.pipelines.helpers import Runner, fresh, make_pipeline, steps
+from tests.pipelines.helpers import Runner, fresh, job_of, make_pipeline, steps
 
 
 def test_cancel_on_build_failing_cancels_only_the_steps_that_ask(
@@ -183,3 +183,67 @@ steps:
     assert dispatch.append_log(job, 0, printed).stored
     assert dispatch.read_log(job) == [(0, "[REDACTED] [REDACTED] [REDACTED] eu-west-1 ship-it\n")]
     runner.finish(job)
+
+
+def test_automatic_retry_by_signal_and_by_signal_reason(world: World, runner: Runner) -> None:
+    yaml = """
+steps:
+  - key: oom
+    command: ./memory-hungry
+    retry:
+      automatic: [{signal: SIGKILL, limit: 1}]
+  - key: stopped
+    command: ./long
+    retry:
+      automatic: [{signal_reason: agent_stop, limit: 1}]
+  - key: plain
+    command: exit 137
+    retry:
+      automatic: [{signal: SIGTERM, limit: 1}]
+"""
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    agents = [runner, Runner.of(world, runner.capture, "b"), Runner.of(world, runner.capture, "c")]
+    jobs = {job.label: job for job in (a.take() for a in agents) if job is not None}
+    runner.finish(jobs["./memory-hungry"], 137)  # killed by SIGKILL: 128 + 9
+    runner.finish(jobs["./long"], 143, "agent_stop")  # the agent was stopped mid-job
+    runner.finish(jobs["exit 137"], 137)  # SIGKILL, but the rule asks for SIGTERM
+    assert (job_of(build, "oom").attempt, job_of(build, "stopped").attempt) == (1, 1)
+    assert steps(build)["plain"] == StepState.FAILED
+    for _ in range(2):
+        runner.run()
+    assert steps(build) == {"oom": "passed", "stopped": "passed", "plain": "failed"}
+
+
+def test_input_steps_do_not_hold_back_the_steps_after_them(world: World, runner: Runner) -> None:
+    yaml = """
+steps:
+  - input: Release notes
+    key: notes
+    fields: [{text: Notes, key: notes}]
+  - {key: build, command: make}
+  - key: publish
+    command: publish
+    depends_on: [build, notes]
+"""
+    build = services.create_build(world.principal, make_pipeline(world, yaml))
+    # An input step is no barrier: build runs while it waits; publish names it and waits.
+    assert steps(build) == {"notes": "blocked", "build": "running", "publish": "waiting"}
+    runner.run()
+    assert steps(build)["publish"] == StepState.WAITING
+    services.unblock_step(world.principal, build, "notes", {"notes": "fixes"})
+    assert runner.run().label == "publish"
+    assert fresh(build).state == BuildState.PASSED and fresh(build).meta_data == {"notes": "fixes"}
+
+
+def test_timeout_in_minutes_and_artifact_paths_reach_the_job(world: World, runner: Runner) -> None:
+    yaml = """
+steps:
+  - command: make dist
+    timeout_in_minutes: 2
+    artifact_paths: "dist/*.tar.gz;reports/**/*.xml"
+"""
+    services.create_build(world.principal, make_pipeline(world, yaml))
+    job = runner.take()
+    assert job is not None and job.timeout_s == 120
+    assert job.payload["env"]["BUILDKITE_TIMEOUT"] == "2"
+    assert job.payload["artifact_paths"] == ["dist/*.tar.gz", "reports/**/*.xml"]
