@@ -57,6 +57,12 @@ def condition_context(build: Build) -> dict[str, Any]:
         "build.id": str(build.pk),
         "build.source": build.source,
         "build.tag": (build.env or {}).get("BUILDKITE_TAG"),
+        # Set by the GitHub / GitLab webhooks on pull (merge) request builds; null otherwise.
+        "build.pull_request.id": _pull_request(build.env or {}),
+        "build.pull_request.base_branch": (build.env or {}).get(
+            "BUILDKITE_PULL_REQUEST_BASE_BRANCH"
+        )
+        or None,
         "build.env": {**(build.env or {}), **build_variables(build)},
         "build.creator.name": build.created_by,
         "pipeline.slug": pipeline.slug,
@@ -66,6 +72,11 @@ def condition_context(build: Build) -> dict[str, Any]:
         "organization.slug": pipeline.organization.slug,
         "organization.id": str(pipeline.organization_id),
     }
+
+
+def _pull_request(env: dict[str, Any]) -> str | None:
+    number = str(env.get("BUILDKITE_PULL_REQUEST") or "")
+    return number if number not in ("", "false") else None
 
 
 def substitute_matrix(text: str, combo: dict[str, str] | None) -> str:

@@ -23,6 +23,9 @@ steps:
   - command: echo release
     key: release
     if: build.tag != null
+  - command: echo review app
+    key: review
+    if: build.pull_request.id != null && build.pull_request.base_branch == "main"
 """
 
 
@@ -79,6 +82,10 @@ def test_github_push_pull_request_and_tag_create_builds(hooked: tuple[Pipeline, 
     # Only the tag build runs the release step.
     assert {s.key: s.state for s in builds[0].steps.all()}["release"] == "skipped"
     assert {s.key: s.state for s in builds[2].steps.all()}["release"] != "skipped"
+    # Only the pull request build runs the review step.
+    assert [{s.key: s.state for s in b.steps.all()}["review"] for b in builds] == [
+        "skipped", "running", "skipped",
+    ]  # fmt: skip
     creators = AuditEvent.objects.filter(action="build.create").values_list(
         "actor_label", flat=True
     )
@@ -128,3 +135,6 @@ def test_gitlab_push_tag_and_merge_request(hooked: tuple[Pipeline, str]) -> None
         ("main", "d" * 40, None), ("v2", "e" * 40, "v2"), ("feat", "f" * 40, None),
     ]  # fmt: skip
     assert builds[0].message == "m1" and builds[2].env["BUILDKITE_PULL_REQUEST"] == "3"
+    assert [{s.key: s.state for s in b.steps.all()}["review"] for b in builds] == [
+        "skipped", "skipped", "running",
+    ]  # fmt: skip
