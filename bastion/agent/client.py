@@ -16,6 +16,9 @@ import httpx
 
 from bastion import __version__ as bastion_version
 
+# The agent's session token, sent along with a job-token call that also acts for the agent.
+SESSION_HEADER = "X-Bastion-Session"
+
 
 class AgentApiError(Exception):
     """The agent API refused a call or could not be reached."""
@@ -70,6 +73,8 @@ class AcceptedJob:
     payload: dict[str, Any]
     timeout_s: int | None
     token: str
+    # The server stores a log chunk sent with /finish (older servers would drop it).
+    finish_takes_log: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,22 @@ class JobStatus:
     state: str
     cancel_requested: bool
     cancel_reason: str
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    seq: int
+    data: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The finish answer; with ``session`` given to finish, the agent's next job (already
+    accepted and running) when the server had one, and the server's current intervals."""
+
+    status: JobStatus
+    next_job: AcceptedJob | int | None = None
+    intervals: Intervals | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +158,10 @@ class AgentClient:
         *,
         timeout_s: float | None = None,
         attempts: int | None = None,
+        headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        headers = {"Authorization": f"Token {token}"}
+        headers = {**(headers or {}), "Authorization": f"Token {token}"}
         last: str = "no attempt made"
         total = attempts or self.retry.attempts
         for attempt in range(total):
@@ -207,11 +229,7 @@ class AgentClient:
             params={"wait": f"{wait_s:.3f}", "accept": "true"},
             timeout_s=wait_s + self.timeout_s,
         )
-        intervals = Intervals.of(body["intervals"])
-        if body.get("accepted"):
-            return _accepted_job(body["accepted"]), intervals
-        job = body.get("job")
-        return (int(job["id"]) if job else None), intervals
+        return _polled(body)
 
     def heartbeat(self, session: str) -> None:
         self.request("POST", "/heartbeat", session, attempts=3)
@@ -256,22 +274,44 @@ class AgentClient:
         signal_reason: str = "",
         *,
         ignore_in_dispatches: bool = False,
-    ) -> JobStatus:
-        body = self.request(
-            "POST",
-            f"/jobs/{job.id}/finish",
-            job.token,
-            json={
-                "exit_status": exit_status,
-                "signal_reason": signal_reason,
-                "ignore_in_dispatches": ignore_in_dispatches,
-            },
+        log: LogChunk | None = None,
+        session: str | None = None,
+    ) -> Finished:
+        """Finish the job. ``log``: its last chunk, stored by the server before it finishes the
+        job (only for a job whose server said ``finish_takes_log``). ``session``: this agent's
+        session token, to have the answer carry the next job (``next=true``); a server that does
+        not do that answers without it and the agent polls as usual."""
+        body: dict[str, Any] = {
+            "exit_status": exit_status,
+            "signal_reason": signal_reason,
+            "ignore_in_dispatches": ignore_in_dispatches,
+        }
+        if log is not None:
+            body["log"] = {"seq": log.seq, "data": log.data}
+        extra: dict[str, Any] = {}
+        if session is not None:
+            extra = {"params": {"next": "true"}, "headers": {SESSION_HEADER: session}}
+        answer = self.request("POST", f"/jobs/{job.id}/finish", job.token, json=body, **extra)
+        status = JobStatus(
+            state=str(answer["state"]),
+            cancel_requested=bool(answer["cancel_requested"]),
+            cancel_reason=str(answer["cancel_reason"]),
         )
-        return JobStatus(
-            state=str(body["state"]),
-            cancel_requested=bool(body["cancel_requested"]),
-            cancel_reason=str(body["cancel_reason"]),
-        )
+        following = answer.get("next") if session is not None else None
+        if not isinstance(following, dict):
+            return Finished(status)
+        next_job, intervals = _polled(following)
+        return Finished(status, next_job, intervals)
+
+
+def _polled(body: dict[str, Any]) -> tuple[AcceptedJob | int | None, Intervals]:
+    """A poll answer: the job accepted and running, or only its id (a server that does not
+    accept through the poll), or nothing; and the server's intervals."""
+    intervals = Intervals.of(body["intervals"])
+    if body.get("accepted"):
+        return _accepted_job(body["accepted"]), intervals
+    job = body.get("job")
+    return (int(job["id"]) if job else None), intervals
 
 
 def _accepted_job(body: dict[str, Any]) -> AcceptedJob:
@@ -282,4 +322,5 @@ def _accepted_job(body: dict[str, Any]) -> AcceptedJob:
         payload=dict(body["payload"]),
         timeout_s=body.get("timeout_s"),
         token=str(body["token"]),
+        finish_takes_log=bool(body.get("finish_takes_log")),
     )

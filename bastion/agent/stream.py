@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from bastion.agent.client import AcceptedJob, AgentApiError, AgentClient, Unauthorized
+from bastion.agent.client import AcceptedJob, AgentApiError, AgentClient, LogChunk, Unauthorized
 from bastion.core.redaction import redact_text
 
 logger = logging.getLogger("bastion.agent")
@@ -45,11 +45,17 @@ class LogStreamer:
         job: AcceptedJob,
         secrets: list[str],
         redactions: Path | None = None,
+        *,
+        hold_last: bool = False,
     ) -> None:
         self.client = client
         self.job = job
         self.secrets = secrets
         self.redactions = redactions
+        # The final flush keeps its last chunk (redacted, numbered) in ``last_chunk`` instead of
+        # uploading it, for the agent to send with /finish: one request less per job.
+        self.hold_last = hold_last
+        self.last_chunk: LogChunk | None = None
         self._redactions_read = 0
         self.seq = 0
         self.failed_chunks = 0
@@ -114,14 +120,24 @@ class LogStreamer:
         with self._send_lock:
             self._read_redactions()
             text = self._take(final)
-            for start in range(0, len(text), CHUNK_CHARS):
+            pieces = [
+                text[start : start + CHUNK_CHARS] for start in range(0, len(text), CHUNK_CHARS)
+            ]
+            last = pieces.pop() if final and self.hold_last and pieces else None
+            for piece in pieces:
                 if self.truncated:
                     return
-                self._send(redact_text(text[start : start + CHUNK_CHARS], self.secrets))
+                self._send(redact_text(piece, self.secrets))
+            if last is not None and not self.truncated:
+                self.last_chunk = LogChunk(self._next_seq(), redact_text(last, self.secrets))
 
-    def _send(self, data: str) -> None:
+    def _next_seq(self) -> int:
         seq = self.seq
         self.seq += 1
+        return seq
+
+    def _send(self, data: str) -> None:
+        seq = self._next_seq()
         try:
             self.truncated = self.client.log(self.job, seq, data)
         except Unauthorized:

@@ -26,6 +26,7 @@ from bastion.agent.client import (
     AgentApiError,
     AgentClient,
     Intervals,
+    LogChunk,
     Refused,
     Registration,
     Unauthorized,
@@ -161,23 +162,30 @@ class AgentWorker:
             logger.warning("disconnect failed: %s", exc)
 
     def _work_loop(self) -> int:
+        job: AcceptedJob | int | None
+        handed: AcceptedJob | int | None = None  # the next job, handed out with the finish
         for _ in range(MAX_CYCLES):
-            if self.stopping.is_set() or self.aborting.is_set():
-                return 0
             assert self.intervals is not None
-            try:
-                job, self.intervals = self.client.poll(
-                    self.session, min(self.intervals.long_poll_s, MAX_POLL_WAIT_S)
-                )
-            except Unauthorized as exc:
-                logger.error("the server refused this agent's session: %s", exc)
-                return 1
-            except AgentApiError as exc:
-                logger.warning("poll failed: %s", exc)
-                job = None
+            if handed is not None:
+                # Already accepted and running on the server: run it, as a polled job would be,
+                # even if a stop signal came meanwhile (the job must not be left running).
+                job, handed = handed, None
+            elif self.stopping.is_set() or self.aborting.is_set():
+                return 0
+            else:
+                try:
+                    job, self.intervals = self.client.poll(
+                        self.session, min(self.intervals.long_poll_s, MAX_POLL_WAIT_S)
+                    )
+                except Unauthorized as exc:
+                    logger.error("the server refused this agent's session: %s", exc)
+                    return 1
+                except AgentApiError as exc:
+                    logger.warning("poll failed: %s", exc)
+                    job = None
             if job is not None:
                 try:
-                    self._run_job(job)
+                    handed = self._run_job(job)
                 except Unauthorized as exc:
                     logger.error("the server refused a token while running a job: %s", exc)
                     return 1
@@ -212,7 +220,8 @@ class AgentWorker:
 
     # --- one job ------------------------------------------------------------------------------
 
-    def _run_job(self, polled: AcceptedJob | int) -> None:
+    def _run_job(self, polled: AcceptedJob | int) -> AcceptedJob | int | None:
+        """Run one job and finish it; returns the next job when the finish answer carried one."""
         if isinstance(polled, AcceptedJob):
             job = polled
         else:
@@ -220,19 +229,41 @@ class AgentWorker:
                 job = self.client.accept(self.session, polled)
             except Refused as exc:
                 logger.info("job %s was not accepted: %s", polled, exc)
-                return
+                return None
         logger.info("running job %s (%s)", job.id, job.kind)
-        outcome = self._execute(job)
-        ignore = self.options.disconnect_after_job or self.stopping.is_set()
-        try:
-            final = self.client.finish(
-                job, outcome.exit_status, outcome.signal_reason, ignore_in_dispatches=ignore
-            )
-            logger.info("job %s finished: %s (exit %s)", job.id, final.state, outcome.exit_status)
-        except Refused as exc:
-            logger.warning("job %s: finish refused: %s", job.id, exc)
+        outcome, last_chunk = self._execute(job)
+        return self._finish(job, outcome, last_chunk)
 
-    def _execute(self, job: AcceptedJob) -> JobOutcome:
+    def _finish(
+        self, job: AcceptedJob, outcome: JobOutcome, last_chunk: LogChunk | None
+    ) -> AcceptedJob | int | None:
+        """Finish the job with its last log chunk and, unless this agent is leaving, ask for
+        the next job in the same request. A refusal with the chunk is tried once without it (a
+        server whose body limit is below one chunk): the job must finish even if that is lost."""
+        leaving = self.options.disconnect_after_job or self.stopping.is_set()
+        for log in (last_chunk, None) if last_chunk is not None else (None,):
+            try:
+                final = self.client.finish(
+                    job,
+                    outcome.exit_status,
+                    outcome.signal_reason,
+                    ignore_in_dispatches=leaving,
+                    log=log,
+                    session=None if leaving else self.session,
+                )
+            except Refused as exc:
+                logger.warning("job %s: finish refused: %s", job.id, exc)
+                continue
+            state = final.status.state
+            logger.info("job %s finished: %s (exit %s)", job.id, state, outcome.exit_status)
+            if final.intervals is not None:
+                self.intervals = final.intervals
+            if final.next_job is not None:
+                logger.info("the finish answer handed out the next job")
+            return final.next_job
+        return None
+
+    def _execute(self, job: AcceptedJob) -> tuple[JobOutcome, LogChunk | None]:
         env = job.payload.get("env") or {}
         declared = job.payload.get("secret_env") or []
         secrets = secret_values(
@@ -243,13 +274,17 @@ class AgentWorker:
         with (
             tempfile.TemporaryDirectory(prefix=f"bastion-redact-{job.id}-") as private,
             LogStreamer(
-                self.log_client, job, secrets, redactions=Path(private) / REDACTIONS_FILE
+                self.log_client,
+                job,
+                secrets,
+                redactions=Path(private) / REDACTIONS_FILE,
+                hold_last=job.finish_takes_log,
             ) as stream,
             tempfile.TemporaryDirectory(prefix=f"bastion-job-{job.id}-") as workdir,
         ):
             outcome = self._run_executor(job, Path(workdir), stream.write, stream.redactions)
             upload_artifacts(self.client, job, Path(workdir), stream.write)
-            return outcome
+        return outcome, stream.last_chunk  # set by the final flush, when the stream closed
 
     def _run_executor(
         self,

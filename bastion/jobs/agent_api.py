@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Query, Router, Schema
 from ninja.errors import HttpError
 from ninja.files import UploadedFile
 from ninja.security import APIKeyHeader
@@ -25,6 +25,8 @@ from bastion.jobs.logs import log_max_bytes
 from bastion.jobs.models import Agent, Job
 
 router = Router(tags=["agent"], auth=None)
+# The agent's session token, sent with a job-token call that also acts for the agent.
+SESSION_HEADER = "X-Bastion-Session"
 
 
 def _bearer(value: str | None) -> str | None:
@@ -139,6 +141,8 @@ class AcceptOut(Schema):
     timeout_s: int | None
     token: str
     log_max_bytes: int
+    # This server stores a ``log`` chunk sent with /finish (an older one would drop it unseen).
+    finish_takes_log: bool = True
 
     @classmethod
     def of(cls, accepted: dispatch.AcceptedJob) -> AcceptOut:
@@ -187,6 +191,13 @@ class FinishIn(Schema):
     exit_status: int = Field(..., ge=-1, le=100_000)
     signal_reason: str = Field("", max_length=50)
     ignore_in_dispatches: bool = False
+    # The job's last log chunk, stored as /log would store it, before the job finishes.
+    log: LogIn | None = None
+
+
+class FinishOut(StatusOut):
+    # With ``next=true``: the agent's next job, as ``poll?accept=true`` answers (no waiting).
+    next: PollOut | None = None
 
 
 class ArtifactOut(Schema):
@@ -243,8 +254,11 @@ def poll(request: HttpRequest, wait: float = 0.0, accept: bool = False) -> PollO
     time) until a job is assigned, checking about every 100 ms. With ``accept=true`` the job
     comes back accepted and running, as ``/accept?start=true`` would answer: one round trip per
     job instead of two; if that answer is lost, the next such poll hands the same job out again."""
-    agent = _agent(request)
     wait = wait if wait == wait else 0.0  # NaN waits nothing
+    return _poll_answer(_agent(request), wait, accept=accept)
+
+
+def _poll_answer(agent: Agent, wait: float, *, accept: bool) -> PollOut:
     job = dispatch.long_poll(agent, wait, redeliver=accept)
     if job is None:
         return PollOut(job=None, intervals=IntervalsOut.current())
@@ -315,14 +329,45 @@ def upload_artifact(
     )
 
 
-@router.post("/jobs/{job_id}/finish", auth=job_auth, response=StatusOut)
-def finish(request: HttpRequest, job_id: int, body: FinishIn) -> StatusOut:
+@router.post("/jobs/{job_id}/finish", auth=job_auth, response=FinishOut)
+def finish(
+    request: HttpRequest,
+    job_id: int,
+    body: FinishIn,
+    next_job: bool = Query(False, alias="next"),
+) -> FinishOut:
+    """Finish the job, storing the last log chunk sent with it first. With ``next=true`` and
+    the agent's session token in the ``X-Bastion-Session`` header (the job token alone reaches
+    no other job: the job's own commands hold it), the answer carries the agent's next job
+    accepted and running, as ``poll?accept=true`` would answer without waiting; if that answer
+    is lost, the retried finish (or the next poll) hands the same job out again."""
     job = _job(request, job_id)
+    agent = _finishing_agent(request, job) if next_job else None
+    log = dispatch.LogChunk(body.log.seq, body.log.data) if body.log is not None else None
     with _translated():
         job = dispatch.finish(
             job,
             body.exit_status,
             body.signal_reason,
             ignore_in_dispatches=body.ignore_in_dispatches,
+            log=log,
         )
-    return _status(job)
+    following = None
+    if agent is not None:
+        if body.ignore_in_dispatches:  # the agent is leaving: no more work for it
+            following = PollOut(job=None, intervals=IntervalsOut.current())
+        else:
+            following = _poll_answer(agent, 0.0, accept=True)
+    return FinishOut(**_status(job).model_dump(), next=following)
+
+
+def _finishing_agent(request: HttpRequest, job: Job) -> Agent:
+    """The live agent whose session token came with the finish; it must be the job's agent."""
+    secret = (request.headers.get(SESSION_HEADER) or "").strip()
+    if not secret:
+        raise HttpError(400, f"next=true needs the agent's session token in {SESSION_HEADER}.")
+    with _translated():
+        agent = dispatch.agent_for_session(secret)
+    if job.agent_id != agent.pk:
+        raise HttpError(404, "No such job assigned to this agent.")
+    return agent

@@ -115,11 +115,41 @@ def test_graceful_stop_finishes_the_job_then_disconnects(agents: Agents) -> None
     job = world.job("sleep 1; echo finished-cleanly")
     proc = agents.start(world.token, "--name", "graceful")
     wait_for(lambda: Job.objects.filter(pk=job.pk, state=JobState.RUNNING).exists())
+    later = world.job("echo not for a leaving agent")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0
     job.refresh_from_db()
     assert job.state == JobState.PASSED and "finished-cleanly" in log_text(job)
     assert Agent.objects.get(name="graceful").state == AgentState.DISCONNECTED
+    # Its finish did not ask for the next job: that one waits for another agent.
+    later.refresh_from_db()
+    assert later.state == JobState.SCHEDULED and later.agent_id is None
+
+
+def test_the_last_chunk_rides_on_finish_and_the_next_job_comes_back_with_it(
+    agents: Agents,
+) -> None:
+    world = World()
+    # More than one upload chunk of output as the job ends: what the final flush holds beyond
+    # one chunk goes through /log, its last piece on /finish; nothing is lost or out of order.
+    first = world.job(
+        payload={
+            "command": "sleep 0.2; head -c 300000 /dev/zero | tr '\\0' x; echo; "
+            'echo "last line $DEPLOY_TOKEN"',
+            "env": {"DEPLOY_TOKEN": "tok-abcdef-123456"},
+        }
+    )
+    second = world.job("echo second")
+    proc = agents.start(world.token, "--name", "chained")
+    done = [wait_for(lambda job=job: finished(job)) for job in (first, second)]
+    assert [job.state for job in done] == [JobState.PASSED, JobState.PASSED]
+    assert log_text(done[0]) == "x" * 300_000 + "\nlast line [REDACTED]\n"
+    seqs = [seq for seq, _ in dispatch.read_log(done[0])]
+    assert seqs == list(range(len(seqs))) and len(seqs) >= 2
+    assert log_text(done[1]) == "second\n"
+    assert done[1].agent_id == done[0].agent_id
+    assert "the finish answer handed out the next job" in agents.output(proc)
+    assert proc.poll() is None
 
 
 def test_unknown_kind_fails_clearly_and_disconnect_after_job(agents: Agents) -> None:

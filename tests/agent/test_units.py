@@ -55,6 +55,8 @@ class _Scripted:
         self.script = list(script)
         self.requests = 0
         self.bodies: list[bytes] = []
+        self.paths: list[str] = []
+        self.sessions: list[str | None] = []
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -63,6 +65,8 @@ class _Scripted:
                 status, body = outer.script.pop(0) if outer.script else (500, "{}")
                 length = int(self.headers.get("Content-Length") or 0)
                 outer.bodies.append(self.rfile.read(length))
+                outer.paths.append(self.path)
+                outer.sessions.append(self.headers.get("X-Bastion-Session"))
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -135,3 +139,59 @@ def test_values_a_job_adds_to_its_redactions_file_are_redacted_before_upload(
         server.close()
     sent = [json.loads(body)["data"] for body in server.bodies]
     assert sent == ["before any secret\n", "got [REDACTED]\n"]
+
+
+def test_the_final_flush_holds_its_last_chunk_back_for_finish() -> None:
+    """With ``hold_last`` the last piece of the final flush (redacted, numbered after every
+    uploaded chunk) is kept for /finish; output longer than one chunk still goes through /log."""
+    from bastion.agent import client as agent_client
+    from bastion.agent.stream import CHUNK_CHARS, LogStreamer
+
+    server = _Scripted([(200, '{"truncated": false}')] * 3)
+    api = agent_client.AgentClient(server.url, retry=Retry(attempts=1, base_s=0.01, max_s=0.02))
+    job = agent_client.AcceptedJob(1, "command", "x", {}, None, "bstjob_" + "t" * 30, True)
+    streamer = LogStreamer(api, job, ["hidden-value"], hold_last=True)
+    try:
+        streamer.write("early\n")
+        streamer.flush()
+        streamer.write("a" * CHUNK_CHARS + "tail hidden-value\n")
+        streamer.flush(final=True)
+    finally:
+        api.close()
+        server.close()
+    sent = [json.loads(body) for body in server.bodies]
+    assert [(c["seq"], len(c["data"])) for c in sent] == [(0, 6), (1, CHUNK_CHARS)]
+    assert streamer.last_chunk == agent_client.LogChunk(2, "tail [REDACTED]\n")
+
+
+def test_finish_sends_the_last_chunk_and_asks_for_the_next_job() -> None:
+    from bastion.agent import client as agent_client
+
+    intervals = {"poll_s": 1, "long_poll_s": 2, "heartbeat_s": 3, "job_status_s": 1}
+    status = '"id": 1, "state": "passed", "cancel_requested": false, "cancel_reason": ""'
+    accepted = {"id": 2, "kind": "command", "label": "", "payload": {"command": "true"}}
+    accepted |= {"timeout_s": None, "token": "bstjob_next", "finish_takes_log": True}
+    handed = json.dumps({"job": {"id": 2}, "accepted": accepted, "intervals": intervals})
+    server = _Scripted(
+        [
+            (200, "{" + status + ', "next": ' + handed + "}"),
+            (200, "{" + status + "}"),  # an older server: no next
+        ]
+    )
+    api = agent_client.AgentClient(server.url, retry=Retry(attempts=1, base_s=0.01, max_s=0.02))
+    job = agent_client.AcceptedJob(1, "command", "x", {}, None, "bstjob_" + "t" * 30, True)
+    try:
+        chunk = agent_client.LogChunk(4, "last\n")
+        first = api.finish(job, 0, log=chunk, session="ses_secret")
+        second = api.finish(job, 0)
+    finally:
+        api.close()
+        server.close()
+    assert first.status.state == "passed" and first.intervals is not None
+    assert isinstance(first.next_job, agent_client.AcceptedJob) and first.next_job.id == 2
+    assert first.next_job.finish_takes_log and first.next_job.token == "bstjob_next"
+    assert second.next_job is None and second.intervals is None
+    assert server.paths == ["/api/v1/agent/jobs/1/finish?next=true", "/api/v1/agent/jobs/1/finish"]
+    assert server.sessions == ["ses_secret", None]
+    bodies = [json.loads(body) for body in server.bodies]
+    assert bodies[0]["log"] == {"seq": 4, "data": "last\n"} and "log" not in bodies[1]

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from bastion.jobs import dispatch
+from bastion.jobs.logs import TRUNCATION_NOTICE
 from bastion.jobs.models import Artifact, Job, JobState
 from tests.jobs.helpers import World
 
@@ -22,9 +23,18 @@ class AgentHttp:
         self.client = Client()
         self.token = token
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        session: str | None = None,
+    ) -> Any:
         token = self.token if token is None else token
         headers = {"HTTP_AUTHORIZATION": f"Token {token}"} if token else {}
+        if session is not None:
+            headers["HTTP_X_BASTION_SESSION"] = session
         data = b"" if body is None else json.dumps(body).encode()
         response = self.client.generic(
             method, AGENT + path, data, content_type="application/json", **headers
@@ -112,6 +122,170 @@ def test_poll_with_accept_hands_out_the_running_job_and_again_if_the_answer_was_
     assert agent.call("POST", "/poll")[1]["job"]["id"] == other.pk
     agent.call("POST", f"/jobs/{other.pk}/accept?start=true")
     assert agent.call("POST", "/poll")[1]["job"] is None
+
+
+def _log_rows(job: Job) -> list[tuple[int, str]]:
+    return dispatch.read_log(job)
+
+
+def test_finish_stores_the_last_log_chunk_as_the_log_endpoint_does(settings: Any) -> None:
+    world = World()
+    agent, _ = register(world)
+    job = world.job(payload={"command": "x", "env": {"KEY": "s3cret-value"}, "secret_env": ["KEY"]})
+    status, polled = agent.call("POST", "/poll?accept=true")
+    assert polled["accepted"]["finish_takes_log"] is True
+    runner = AgentHttp(polled["accepted"]["token"])
+    assert runner.call("POST", f"/jobs/{job.pk}/log", {"seq": 0, "data": "first\n"})[1]["stored"]
+
+    # Bad input changes nothing: a malformed chunk (400), one over the chunk limit (409).
+    assert (
+        runner.call(
+            "POST", f"/jobs/{job.pk}/finish", {"exit_status": 0, "log": {"seq": -1, "data": "x"}}
+        )[0]
+        == 400
+    )
+    too_big = {"exit_status": 0, "log": {"seq": 1, "data": "x" * (1024 * 1024 + 1)}}
+    status, body = runner.call("POST", f"/jobs/{job.pk}/finish", too_big)
+    assert status == 409 and "at most" in body["detail"]
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and _log_rows(job) == [(0, "first\n")]
+
+    # Stored with the same server-side redaction, in its place, before the job finishes.
+    last = {"exit_status": 0, "log": {"seq": 1, "data": "key=s3cret-value done\n"}}
+    status, body = runner.call("POST", f"/jobs/{job.pk}/finish", last)
+    assert status == 200 and body["state"] == "passed" and body["next"] is None
+    job.refresh_from_db()
+    assert _log_rows(job) == [(0, "first\n"), (1, "key=[REDACTED] done\n")]
+    log_bytes = job.log_bytes
+    assert log_bytes == len("first\n") + len("key=[REDACTED] done\n")
+
+    # The answer was lost and the agent retries: the same job state, no second chunk.
+    assert runner.call("POST", f"/jobs/{job.pk}/finish", last)[1]["state"] == "passed"
+    job.refresh_from_db()
+    assert len(_log_rows(job)) == 2 and job.log_bytes == log_bytes
+    # A finished job takes no other ending, and the chunk that came with it is not stored.
+    other = {"exit_status": 1, "log": {"seq": 2, "data": "late\n"}}
+    assert runner.call("POST", f"/jobs/{job.pk}/finish", other)[0] == 409
+    assert len(_log_rows(job)) == 2
+
+    # The same cap: a last chunk past it is cut and marked truncated.
+    settings.BASTION_JOB_LOG_MAX_BYTES = 10
+    capped = world.job("echo capped")
+    polled = agent.call("POST", "/poll?accept=true")[1]["accepted"]
+    runner = AgentHttp(polled["token"])
+    status, body = runner.call(
+        "POST", f"/jobs/{capped.pk}/finish", {"exit_status": 0, "log": {"seq": 0, "data": "y" * 50}}
+    )
+    assert status == 200 and body["state"] == "passed"
+    capped.refresh_from_db()
+    assert capped.log_truncated and capped.log_bytes == 10 + len(TRUNCATION_NOTICE)
+    assert _log_rows(capped) == [(0, "y" * 10 + TRUNCATION_NOTICE)]
+
+
+def test_an_old_style_finish_without_log_or_next_still_works() -> None:
+    world = World()
+    agent, _ = register(world)
+    job = world.job("echo old")
+    world.job("echo waits")  # a next job is there, but this agent did not ask for it
+    job_id = agent.call("POST", "/poll")[1]["job"]["id"]
+    runner = AgentHttp(agent.call("POST", f"/jobs/{job_id}/accept?start=true")[1]["token"])
+    assert runner.call("POST", f"/jobs/{job.pk}/log", {"seq": 0, "data": "old\n"})[1]["stored"]
+    status, body = runner.call("POST", f"/jobs/{job.pk}/finish", {"exit_status": 0})
+    assert status == 200
+    assert body == {
+        "id": job.pk,
+        "state": "passed",
+        "cancel_requested": False,
+        "cancel_reason": "",
+        "next": None,
+    }
+    assert _log_rows(job) == [(0, "old\n")]
+    assert Job.objects.filter(state=JobState.SCHEDULED).count() == 1
+
+
+def test_finish_with_next_hands_out_the_next_job_and_again_if_the_answer_was_lost() -> None:
+    world = World()
+    agent, _ = register(world)
+    first, second = world.job("echo one"), world.job("echo two")
+    polled = agent.call("POST", "/poll?accept=true")[1]["accepted"]
+    assert polled["id"] == first.pk
+    runner = AgentHttp(polled["token"])
+    done = {"exit_status": 0, "log": {"seq": 0, "data": "one\n"}}
+    path = f"/jobs/{first.pk}/finish?next=true"
+
+    status, body = runner.call("POST", path, done, session=agent.token)
+    assert status == 200 and body["state"] == "passed"
+    handed = body["next"]["accepted"]
+    assert handed["id"] == second.pk and handed["payload"] == {"command": "echo two"}
+    assert set(body["next"]["intervals"]) == {
+        "poll_s",
+        "long_poll_s",
+        "heartbeat_s",
+        "job_status_s",
+    }
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.state == JobState.RUNNING and second.agent_id == first.agent_id
+
+    # The answer was lost: the retried finish hands the same job out with a new token.
+    status, again = runner.call("POST", path, done, session=agent.token)
+    assert status == 200 and again["next"]["accepted"]["id"] == second.pk
+    assert again["next"]["accepted"]["token"] != handed["token"]
+    assert AgentHttp(handed["token"]).call("GET", f"/jobs/{second.pk}")[0] == 401
+    assert len(_log_rows(first)) == 1
+
+    # Nothing more to do: the answer says so at once (the agent then long-polls as usual).
+    runner = AgentHttp(again["next"]["accepted"]["token"])
+    status, body = runner.call(
+        "POST", f"/jobs/{second.pk}/finish?next=true", {"exit_status": 3}, session=agent.token
+    )
+    assert status == 200 and body["state"] == "failed"
+    assert body["next"]["job"] is None and body["next"]["accepted"] is None
+
+
+def test_finish_with_next_needs_the_jobs_own_live_agent_session() -> None:
+    world = World()
+    agent, _ = register(world)
+    other, _ = register(world)
+    job = world.job("echo mine")
+    waiting = world.job("echo waiting")
+    runner = AgentHttp(agent.call("POST", "/poll?accept=true")[1]["accepted"]["token"])
+    path = f"/jobs/{job.pk}/finish?next=true"
+    done = {"exit_status": 0, "log": {"seq": 0, "data": "x\n"}}
+    # The job token alone (the job's own commands hold it) reaches no other job.
+    status, body = runner.call("POST", path, done)
+    assert status == 400 and "X-Bastion-Session" in body["detail"]
+    assert runner.call("POST", path, done, session=runner.token)[0] == 401
+    assert runner.call("POST", path, done, session=other.token)[0] == 404  # not its job
+    job.refresh_from_db()
+    assert job.state == JobState.RUNNING and not _log_rows(job)  # each refusal changed nothing
+    assert Job.objects.get(pk=waiting.pk).state == JobState.SCHEDULED
+
+    # An agent that is leaving gets no next job, even if it asks.
+    leaving = {**done, "ignore_in_dispatches": True}
+    status, body = runner.call("POST", path, leaving, session=agent.token)
+    assert status == 200 and body["next"]["job"] is None
+    assert Job.objects.get(pk=waiting.pk).state == JobState.SCHEDULED
+    # A disconnected agent's session is refused like any poll of it.
+    third = world.job("echo third", priority=5)
+    token = other.call("POST", "/poll?accept=true")[1]["accepted"]["token"]
+    assert other.call("POST", "/disconnect")[0] == 200
+    status, _ = AgentHttp(token).call(
+        "POST", f"/jobs/{third.pk}/finish?next=true", {"exit_status": 0}, session=other.token
+    )
+    assert status == 401
+
+
+def test_finish_path_query_count(django_assert_max_num_queries: Any) -> None:
+    world = World()
+    agent, _ = register(world)
+    first = world.job()
+    world.job()
+    runner = AgentHttp(agent.call("POST", "/poll?accept=true")[1]["accepted"]["token"])
+    done = {"exit_status": 0, "log": {"seq": 0, "data": "x\n"}}
+    with django_assert_max_num_queries(23):  # finish with its chunk, then one poll
+        body = runner.call("POST", f"/jobs/{first.pk}/finish?next=true", done, session=agent.token)
+    assert body[1]["next"]["accepted"] is not None
 
 
 def test_bad_tokens_get_401_with_a_json_error() -> None:
