@@ -36,6 +36,8 @@ INGEST_MODULES = (
     "bastion.errors.grouping",
     "bastion.errors.auth",
     "bastion.errors.views",
+    "bastion.errors.wsgi_shortcut",
+    "bastion.errors.journal",
     "bastion.errors.alerts",
     "sentry_sdk",
 )

@@ -87,8 +87,14 @@ def test_500_events_of_a_new_issue_yield_one_alert(tmp_path: Path) -> None:
             process(env, "-m", "bastion", "worker", "--interval", "0.2"),
         ):
             assert post_envelopes(port, project_id, key, bodies) == [200] * 500
-            # Every 200 is a committed event, and its alert (if any) a queued task.
-            assert query(db, "SELECT count(*), sum(event_count) FROM errors_issue") == [(1, 500)]
+            # Every 200 is a journaled event, stored moments later with its alert (if any).
+            wait_for(
+                lambda: (
+                    query(db, "SELECT count(*), sum(event_count) FROM errors_issue") == [(1, 500)]
+                ),
+                "500 events in one issue",
+                30,
+            )
             wait_for(lambda: not query(db, PENDING_TASKS), "the worker to run every task", 180)
         [alert] = received_at(hooks, "/hook")
     assert alert.signed_with(SECRET)

@@ -63,15 +63,17 @@ def test_server_exceptions_arrive_as_issues_and_ingest_failures_do_not_loop(
         issue = query(db, "SELECT title, culprit, event_count FROM errors_issue")
         assert issue == [("DogfoodBoom: dogfood test 1", "/test-boom/", 1)]
 
-        # 2. Ingest itself fails (the database refuses the insert): the report of that failure
-        # would go to the same failing ingest; the guard drops it.
+        # 2. Storing fails (the database refuses the insert): the report is accepted (journaled,
+        # 200), the writer cannot store it and keeps it in a .rejected file beside the journal;
+        # the log of that failure would go to the same ingest; the guard drops it.
         execute(db, FAIL_INSERTS)
         assert _get(f"{base}/test-boom/?n=2") == 500
-        posts = wait_for(
-            lambda: [p for p in _ingest_posts(log, project_id) if '" 500 ' in p],
-            "the failed ingest of the second report",
+        wait_for(
+            lambda: list((tmp_path / "ingest-journal").glob("*.rejected")),
+            "the refused write to be kept",
         )
-        assert len(posts) == 1
+        posts = _ingest_posts(log, project_id)
+        assert len(posts) == 2 and all('" 200 ' in p for p in posts)
 
         # 3. Storage works again. Anything queued by step 2 would be sent before this report
         # (one transport queue per process, first in, first out) and stored now.
