@@ -19,6 +19,14 @@ def request_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def body_limit_for(path: str) -> int:
+    """The largest body accepted on this path."""
+    for prefix, limit in BodySizeLimitMiddleware.LARGE_BODY_PREFIXES.items():
+        if path.startswith(prefix):
+            return limit
+    return int(settings.CONFIG.max_body_bytes)
+
+
 class RequestContextMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -44,10 +52,7 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def limit_for(self, path: str) -> int:
-        for prefix, limit in self.LARGE_BODY_PREFIXES.items():
-            if path.startswith(prefix):
-                return limit
-        return int(settings.CONFIG.max_body_bytes)
+        return body_limit_for(path)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _is_chunked(request):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
@@ -12,7 +13,6 @@ from django.views.decorators.csrf import csrf_exempt
 from bastion.core.middleware import request_ip
 from bastion.errors.ingest import (
     IngestError,
-    IngestResult,
     RequestAuth,
     ingest_envelope,
     ingest_store,
@@ -36,17 +36,41 @@ PREFLIGHT_HEADERS = {
 }
 
 
+def answer(
+    project_id: str,
+    kind: str,
+    body: bytes,
+    content_encoding: str,
+    auth: RequestAuth,
+    client_ip: str | None,
+) -> tuple[int, bytes, dict[str, str]]:
+    """Status, JSON body and headers of an ingest POST (shared by the Django view and the
+    WSGI shortcut, ``bastion.errors.wsgi_shortcut``)."""
+    ingest = ingest_store if kind == "store" else ingest_envelope
+    try:
+        result = ingest(project_id, body, content_encoding, auth, client_ip)
+    except IngestError as exc:
+        if exc.status >= 500:
+            logger.error("ingest refused: %s", exc.detail)
+        headers = {"X-Sentry-Error": exc.detail, **exc.headers}
+        return exc.status, _encode({"detail": exc.detail}), {**CORS_HEADERS, **headers}
+    payload = {"id": result.event_id} if result.event_id else {}
+    return 200, _encode(payload), dict(CORS_HEADERS)
+
+
+def _encode(body: Mapping[str, object]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def _json(status: int, body: dict[str, object], headers: dict[str, str]) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(body, separators=(",", ":")), status=status, content_type="application/json"
-    )
-    for name, value in {**CORS_HEADERS, **headers}.items():
+    return _response(status, _encode(body), {**CORS_HEADERS, **headers})
+
+
+def _response(status: int, body: bytes, headers: dict[str, str]) -> HttpResponse:
+    response = HttpResponse(body, status=status, content_type="application/json")
+    for name, value in headers.items():
         response[name] = value
     return response
-
-
-def _error(exc: IngestError) -> HttpResponse:
-    return _json(exc.status, {"detail": exc.detail}, {"X-Sentry-Error": exc.detail, **exc.headers})
 
 
 def _auth(request: HttpRequest) -> RequestAuth:
@@ -55,10 +79,6 @@ def _auth(request: HttpRequest) -> RequestAuth:
         authorization=request.headers.get("Authorization"),
         query_key=request.GET.get("sentry_key"),
     )
-
-
-def _ok(result: IngestResult) -> HttpResponse:
-    return _json(200, {"id": result.event_id} if result.event_id else {}, {})
 
 
 def _handle(request: HttpRequest, project_id: str, store: bool) -> HttpResponse:
@@ -72,21 +92,18 @@ def _handle(request: HttpRequest, project_id: str, store: bool) -> HttpResponse:
     try:
         body = request.body
     except RequestDataTooBig:
-        return _error(IngestError(413, "Request body too large."))
-    ingest = ingest_store if store else ingest_envelope
-    try:
-        result = ingest(
+        detail = "Request body too large."
+        return _json(413, {"detail": detail}, {"X-Sentry-Error": detail})
+    return _response(
+        *answer(
             project_id,
+            "store" if store else "envelope",
             body,
             request.headers.get("Content-Encoding", ""),
             _auth(request),
             request_ip(request),
         )
-    except IngestError as exc:
-        if exc.status >= 500:
-            logger.error("ingest refused: %s", exc.detail)
-        return _error(exc)
-    return _ok(result)
+    )
 
 
 @csrf_exempt
