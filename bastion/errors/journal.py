@@ -48,6 +48,8 @@ MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 
 def encode_write(write: PendingWrite) -> bytes:
+    """One line of JSON for everything but the event's data, then its data's JSON text (which
+    ingest has already encoded; compact JSON holds no raw newline)."""
     event = write.event
     body: dict[str, Any] = {
         "project_id": write.project_id,
@@ -56,7 +58,6 @@ def encode_write(write: PendingWrite) -> bytes:
         if event is None
         else {
             "event_id": event.event_id.hex,
-            "data": event.data,
             "grouping_hash": event.grouping_hash,
             "timestamp": event.timestamp.isoformat(),
             "user_hash": event.user_hash,
@@ -69,13 +70,22 @@ def encode_write(write: PendingWrite) -> bytes:
         ],
         "counts": write.counts,
     }
-    return json.dumps(body, separators=(",", ":")).encode()
+    head = json.dumps(body, separators=(",", ":"))
+    if event is None:
+        return head.encode()
+    return f"{head}\n{event.data_json or encode_data(event.data)}".encode()
 
 
-def decode_write(data: bytes) -> PendingWrite:
-    body = json.loads(data)
+def encode_data(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def decode_write(record: bytes) -> PendingWrite:
+    head, _, data_json = record.partition(b"\n")
+    body = json.loads(head)
     event = body["event"]
     attachment_event_id = body["attachment_event_id"]
+    text = data_json.decode()
     return PendingWrite(
         project_id=int(body["project_id"]),
         received_at=datetime.fromisoformat(body["received_at"]),
@@ -83,11 +93,12 @@ def decode_write(data: bytes) -> PendingWrite:
         if event is None
         else PreparedEvent(
             event_id=uuid.UUID(event["event_id"]),
-            data=event["data"],
+            data=json.loads(text),
             grouping_hash=event["grouping_hash"],
             timestamp=datetime.fromisoformat(event["timestamp"]),
             user_hash=event["user_hash"],
             suppressed_by=event["suppressed_by"],
+            data_json=text,
         ),
         attachment_event_id=uuid.UUID(attachment_event_id) if attachment_event_id else None,
         attachments=[

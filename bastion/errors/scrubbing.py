@@ -186,6 +186,15 @@ def _scrub_dict(value: dict[Any, Any], rules: ScrubRules, depth: int) -> dict[An
 
 
 def _scrub_list(value: list[Any], rules: ScrubRules, depth: int) -> list[Any]:
+    # Source lines around a frame come as lists of strings: one check of them joined (a NUL
+    # joins no word and no digit run) instead of one per line.
+    if (
+        not rules.patterns
+        and value
+        and all(type(item) is str for item in value)
+        and not (rules.defaults and _maybe_sensitive("\x00".join(value)))
+    ):
+        return list(value)
     result: list[Any] = []
     for item in value:
         # Headers and cookies may come as [name, value] pairs.

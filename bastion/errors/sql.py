@@ -64,13 +64,41 @@ def _update(model: type[Model], names: tuple[str, ...], vendor: str) -> str:
     return f"UPDATE {table(model)} SET {sets} WHERE {column(model, 'id')} = %s"  # noqa: S608
 
 
-def insert_rows(model: type[Model], names: Sequence[str], objs: Sequence[Model]) -> None:
+def insert_rows(
+    model: type[Model],
+    names: Sequence[str],
+    objs: Sequence[Model],
+    encoded: tuple[str, Sequence[str | None]] | None = None,
+) -> None:
+    """Insert the objects' ``names`` columns. ``encoded`` is (a JSON column, each object's text
+    of it already encoded, or None): encoding a large JSON value once is enough."""
     if not objs:
         return
     fields = [field_of(model, n) for n in names]
     sql = _insert(model, tuple(names), connection.vendor)
+    rows = [_prepared(fields, obj) for obj in objs] if encoded is None else []
+    if encoded is not None:
+        name, texts = encoded
+        index = list(names).index(name)
+        others = [f if i != index else None for i, f in enumerate(fields)]
+        for obj, text in zip(objs, texts, strict=True):
+            if text is None:
+                rows.append(_prepared(fields, obj))
+                continue
+            row = _prepared([f for f in others if f is not None], obj)
+            row.insert(index, json_parameter(text, getattr(obj, fields[index].attname)))
+            rows.append(row)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [_prepared(fields, obj) for obj in objs])
+        cursor.executemany(sql, rows)
+
+
+def json_parameter(text: str, value: Any) -> Any:
+    """A JSON column's parameter from its text, as ``adapt_json_value`` would make it."""
+    if connection.vendor == "postgresql":
+        from psycopg.types.json import Jsonb
+
+        return Jsonb(value, dumps=lambda _value: text)
+    return text
 
 
 def update_rows(model: type[Model], names: Sequence[str], objs: Sequence[Model]) -> None:

@@ -83,6 +83,8 @@ class PreparedEvent:
     timestamp: datetime
     user_hash: str | None
     suppressed_by: int | None = None  # the id of the ignore rule the event matched
+    # ``data`` as JSON text, encoded once at ingest for the journal and the insert alike.
+    data_json: str | None = dataclass_field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -256,7 +258,8 @@ def _store_events(writes: Sequence[PendingWrite]) -> dict[int, Event]:
             data=event.data,
             suppressed_by_id=event.suppressed_by,
         )
-    sql.insert_rows(Event, EVENT_COLUMNS, list(created.values()))
+    texts = [w.event.data_json if w.event else None for w in fresh]  # created's order
+    sql.insert_rows(Event, EVENT_COLUMNS, list(created.values()), ("data", texts))
     if new_users:
         sql.insert_rows(
             IssueUser,

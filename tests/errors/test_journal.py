@@ -67,10 +67,10 @@ CRASHING_PROCESS = """
 import os, sys, django
 django.setup()
 from pathlib import Path
-from bastion.errors.journal import Journal, decode_write
+from bastion.errors.journal import Journal, decode_write, read_records
 journal = Journal(Path(sys.argv[1]))
-for line in Path(sys.argv[2]).read_bytes().splitlines():
-    journal.append(decode_write(line), lambda position: None)
+for _end, record in read_records(Path(sys.argv[2])):
+    journal.append(decode_write(record), lambda position: None)
 print("durable", flush=True)
 os.kill(os.getpid(), 9)  # dies before any of it reaches the database
 """
@@ -87,8 +87,8 @@ def test_writes_of_a_killed_process_are_replayed_once(
         attachments=[Item({"type": "attachment", "filename": "late.txt"}, b"late")],
         counts={"session": 2},
     )
-    lines = data_dir / "writes.jsonl"
-    lines.write_bytes(b"\n".join(journal.encode_write(w) for w in [*writes, late]))
+    lines = data_dir / "writes.records"
+    lines.write_bytes(b"".join(journal.frame(journal.encode_write(w)) for w in [*writes, late]))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
     done = subprocess.run(
         [sys.executable, "-c", CRASHING_PROCESS, str(journal_directory()), str(lines)],
