@@ -5,7 +5,8 @@ custom transport once, then compressed like the SDK does (brotli, quality 4) —
 concurrency 16 against each server on a free loopback port:
 
 * Bastion: gunicorn ``bastion.wsgi:application`` (2 workers x 8 threads), fresh BASTION_DATA_DIR
-  (SQLite, WAL). Grouping happens inside the request, so "grouped" means a row in errors_event.
+  (SQLite, WAL). A 200 means the event is in the process's fsynced ingest journal; "grouped"
+  means a row in errors_event, stored by the writer thread moments later.
 * Bugsink (``pip install bugsink`` into its own venv, set up here): gunicorn ``bugsink.wsgi`` with
   the same worker settings, plus its digest process (``bugsink-runsnappea``), its event quotas
   lifted. "Grouped" means counted by its digest (``projects_project.digested_event_count``).
@@ -389,6 +390,7 @@ class Run:
     grouped: int = 0
     peak_rss_mib: float = 0.0
     server_cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0
 
     def percentile(self, p: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -467,6 +469,7 @@ def replay(
     sampler = threading.Thread(target=sample_rss, daemon=True)
     sampler.start()
     cpu_before = tree_cpu_seconds(pids)
+    client_before = time.process_time()
     started = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for thread in threads:
@@ -474,6 +477,7 @@ def replay(
     for thread in threads:
         thread.join()
     run.send_seconds = time.monotonic() - started
+    run.client_cpu_seconds = time.process_time() - client_before
     last_200 = time.monotonic()
     deadline = last_200 + group_timeout
     while True:
@@ -503,6 +507,11 @@ def table(runs: list[Run]) -> str:
         ("grouped events/s", *[f"{r.grouped_eps:.1f}" for r in runs]),
         ("peak RSS MiB", *[f"{r.peak_rss_mib:.0f}" for r in runs]),
         ("server CPU ms per event", *[f"{r.cpu_ms_per_event:.2f}" for r in runs]),
+        # The load generator shares the machine's cores with the server.
+        (
+            "client CPU ms per event",
+            *[f"{r.client_cpu_seconds * 1000 / max(r.sent, 1):.2f}" for r in runs],
+        ),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(

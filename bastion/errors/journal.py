@@ -257,7 +257,12 @@ class Journal:
             handle.write(frame(encode_write(write)))
             handle.flush()
             os.fsync(handle.fileno())
-        logger.error("ingest: a write was refused by the database (%s); kept in %s", reason, path)
+        logger.error(
+            "ingest: a write was refused by the database (%s); kept in %s "
+            "(rename it to <name>.journal to replay it once the cause is fixed)",
+            reason,
+            path,
+        )
         return path
 
 
