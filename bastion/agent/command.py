@@ -1,6 +1,8 @@
 """The ``command`` executor: bash in a fresh working directory, in its own process group.
 
-Output is read without blocking and handed to the log as it arrives. Cancellation (a person, a
+With a verification key, the signed step is checked first (``bastion.pipelines.signing``),
+then the build's commit is checked out when the job names a repository: a refused job runs
+nothing, not even git. Output is read without blocking and handed to the log as it arrives. Cancellation (a person, a
 timeout or the agent stopping) sends SIGTERM to the whole group, then SIGKILL after the grace
 period. A process killed by signal N exits with 128 + N, as shells report it.
 """
@@ -15,6 +17,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from bastion.agent.checkout import CheckoutFailed, checkout
 from bastion.agent.executors import JobContext, JobOutcome, executor
 from bastion.agent.hooks import command_argv
 
@@ -103,10 +106,17 @@ def run_command(ctx: JobContext) -> JobOutcome:
     if ctx.verification_key is not None:
         from bastion.pipelines.signing import REJECTED, check_payload
 
-        reason = check_payload(ctx.verification_key, ctx.payload)
+        reason = check_payload(ctx.verification_key, ctx.payload, ctx.agent_tags)
         if reason is not None:
             ctx.log(f"[bastion-agent] signature rejected, nothing was run: {reason}\n")
             return JobOutcome(exit_status=-1, signal_reason=REJECTED)
+    spec = ctx.payload.get("checkout")
+    if isinstance(spec, dict):
+        try:
+            checkout(spec, ctx.workdir, ctx.env, ctx.log)
+        except CheckoutFailed as exc:
+            ctx.log(f"[bastion-agent] checkout failed, nothing was run: {exc}\n")
+            return JobOutcome(exit_status=1, signal_reason="checkout_failed")
     env = dict(ctx.env)
     extra = ctx.payload.get("env") or {}
     if isinstance(extra, dict):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,8 @@ class JobContext:
     # The cluster's verification key (``--verification-key``): unsigned or tampered command
     # steps are refused before anything runs.
     verification_key: Ed25519PublicKey | None = None
+    # The agent's own tags (``--tags``, queue included): a signed step must target them.
+    agent_tags: dict[str, str] = field(default_factory=dict)
 
 
 Executor = Callable[[JobContext], JobOutcome]

@@ -19,8 +19,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from bastion.agent.checkout import CheckoutFailed
-from bastion.agent.checkout import checkout as run_checkout
 from bastion.agent.client import (
     AcceptedJob,
     AgentApiError,
@@ -321,9 +319,6 @@ class AgentWorker:
         if redactions is not None:
             # `bastion secret get` appends the values it prints here; the log streamer redacts them.
             base_env[REDACTIONS_ENV] = str(redactions)
-        failed = _checkout(job, workdir, base_env, log)
-        if failed is not None:
-            return failed
         context = JobContext(
             job_id=job.id,
             kind=job.kind,
@@ -338,6 +333,7 @@ class AgentWorker:
             grace_s=self.options.grace_s,
             hooks_path=self.options.hooks_path,
             verification_key=self.options.verification_key,
+            agent_tags=dict(self.options.tags),
         )
         try:
             return run(context)
@@ -345,21 +341,6 @@ class AgentWorker:
             logger.exception("job %s: the %s executor crashed", job.id, job.kind)
             log(f"\n[bastion-agent] the {job.kind} executor crashed: {exc!r}\n")
             return JobOutcome(exit_status=1, signal_reason="process_run_error")
-
-
-def _checkout(
-    job: AcceptedJob, workdir: Path, env: dict[str, str], log: Callable[[str], None]
-) -> JobOutcome | None:
-    """Check the build's commit out when the job names a repository; the outcome if that failed."""
-    spec = job.payload.get("checkout")
-    if job.kind != "command" or not isinstance(spec, dict):
-        return None
-    try:
-        run_checkout(spec, workdir, env, log)
-    except CheckoutFailed as exc:
-        log(f"[bastion-agent] checkout failed, nothing was run: {exc}\n")
-        return JobOutcome(exit_status=1, signal_reason="checkout_failed")
-    return None
 
 
 def upload_artifacts(

@@ -200,7 +200,8 @@ def cmd_pipeline_upload(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise JobCallError(f"cannot read the pipeline: {exc}") from exc
         try:
-            text = _signed(text, args.signing_key)
+            # The job's pipeline checks out BUILDKITE_REPO: the uploaded steps are signed for it.
+            text = _signed(text, args.signing_key, os.environ.get("BUILDKITE_REPO", ""))
         except ValueError as exc:
             raise JobCallError(str(exc)) from exc
         added = client.call("POST", client.job("/pipeline"), json={"yaml": text}).json()["added"]

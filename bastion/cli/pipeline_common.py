@@ -44,9 +44,10 @@ def _env(pairs: list[str]) -> dict[str, str] | None:
 # --- signing -------------------------------------------------------------------------------------
 
 
-def _signed(text: str, key_path: Path | None) -> str:
+def _signed(text: str, key_path: Path | None, repository: str) -> str:
     """The file with its command steps signed (after ``$VAR`` interpolation with this process's
-    environment, as Buildkite's agent does), or unchanged without a key."""
+    environment, as Buildkite's agent does) for the pipeline's checkout ``repository``, or
+    unchanged without a key."""
     if key_path is None:
         return text
     import os
@@ -55,6 +56,6 @@ def _signed(text: str, key_path: Path | None) -> str:
     from bastion.pipelines.yaml import PipelineInvalid
 
     try:
-        return sign_pipeline(text, load_signing_key(key_path), dict(os.environ))
+        return sign_pipeline(text, load_signing_key(key_path), dict(os.environ), repository)
     except PipelineInvalid as exc:
         raise ValueError("; ".join(exc.messages())) from exc

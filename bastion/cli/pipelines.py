@@ -129,7 +129,7 @@ def cmd_pipeline_create(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         return _fail(f"cannot read {args.file}: {exc}", EXIT_USAGE)
     try:
-        text = _signed(text, args.signing_key)
+        text = _signed(text, args.signing_key, args.repository.strip())
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
     body = {

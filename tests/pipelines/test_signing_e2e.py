@@ -1,5 +1,6 @@
 """Signed pipelines on a real agent process with ``--verification-key``: a step tampered with
-in the database and an unsigned step are refused before anything runs; signed ones run."""
+in the database, an unsigned step, a checkout pointed at another repository and a step sent to
+agents it was not signed for are refused before anything runs; signed ones run."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from tests.cli.conftest import Cli, cli, cli_template  # noqa: F401  (fixtures)
 from tests.pipelines.server import Server, wait_until
+from tests.pipelines.test_checkout_e2e import _git
 
 pytestmark = pytest.mark.slow
 BUILD = "/organizations/acme/pipelines/app/builds/1"
@@ -72,3 +74,82 @@ def test_an_agent_with_the_verification_key_runs_only_untampered_signed_steps(
         assert server.api("GET", f"/jobs/{job['job_id']}")["signal_reason"] == "signature_rejected"
         assert "signature rejected, nothing was run" in log and reason in log
         assert "injected" not in log.replace("'injected'", "") and "unsigned-step\n" not in log
+
+
+TARGETED = """
+steps:
+  - key: ok
+    command: echo "signed checkout of $$(cat VERSION)"
+    agents: {queue: deploy}
+  - key: retargeted
+    depends_on: ~
+    command: echo retargeted-ran
+    agents: {queue: builds}
+  - key: widened
+    depends_on: ~
+    command: echo widened-ran
+    agents: {queue: release}
+"""
+
+
+def _repository(path: Path, version: str) -> str:
+    path.mkdir()
+    _git(path, "init", "--quiet", "--initial-branch", "main")
+    (path / "VERSION").write_text(f"{version}\n")
+    _git(path, "add", ".")
+    _git(path, "commit", "--quiet", "-m", version)
+    return str(path)
+
+
+def _finished(server: Server, slug: str) -> dict[str, Any]:
+    path = f"/organizations/acme/pipelines/{slug}/builds/1"
+    build: dict[str, Any] = wait_until(
+        lambda: (b := server.api("GET", path))["state"] in ("passed", "failed") and b,
+        timeout=90,
+    )
+    return build
+
+
+def test_the_signature_binds_the_checkout_repository_and_the_agents_targeting(
+    server: Server, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    server.cli.run("pipeline", "keygen", str(keys), check=True)
+    good = _repository(tmp_path / "good", "good")
+    evil = _repository(tmp_path / "evil", "evil")
+    for slug, text in (("app", TARGETED), ("moved", TARGETED.split("  - key: retargeted")[0])):
+        path = tmp_path / f"{slug}.yml"
+        path.write_text(text)
+        server.cli.run(
+            "pipeline", "create", f"acme/{slug}", "--file", str(path), "--repository", good,
+            "--signing-key", str(keys / "signing-key.pem"), check=True,
+        )  # fmt: skip
+    # Whoever controls the database points one pipeline's checkout at another repository, and
+    # sends two steps of the other to the privileged deploy agent: one by its routing only, one
+    # with the signed rules rewritten too.
+    server.cli.sql("UPDATE pipelines_pipeline SET repository = ? WHERE slug = 'moved'", (evil,))
+    server.cli.sql(
+        "UPDATE pipelines_pipeline SET yaml = replace(replace(yaml, ?, ?), 'queue: release', "
+        "'queue: deploy') WHERE slug = 'app'",
+        ("    queue: builds\n  signature:", "    queue: deploy\n  signature:"),
+    )
+    server.agent("deploy", "--verification-key", str(keys / "verification-key.pem"), queue="deploy")
+    for slug in ("app", "moved"):
+        server.api("POST", f"/organizations/acme/pipelines/{slug}/builds", {})
+    app = _finished(server, "app")
+    assert _job(app, "ok")["exit_status"] == 0
+    assert "signed checkout of good" in server.log(_job(app, "ok")["job_id"])
+    refusals = [
+        (app, "retargeted", "not one the signed step targets (agents: queue=builds)"),
+        (app, "widened", "does not match"),
+    ]
+    moved = _finished(server, "moved")
+    refusals.append((moved, "ok", f"repository {evil!r} is not the signed one"))
+    assert app["state"] == moved["state"] == "failed"
+    for build, key, reason in refusals:
+        job = _job(build, key)
+        log = server.log(job["job_id"])
+        assert job["exit_status"] == -1, (key, log)
+        assert server.api("GET", f"/jobs/{job['job_id']}")["signal_reason"] == "signature_rejected"
+        assert "signature rejected, nothing was run" in log and reason in log, (key, log)
+        assert "checked out" not in log and "-ran\n" not in log and "evil\n" not in log

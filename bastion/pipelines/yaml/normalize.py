@@ -29,6 +29,7 @@ from bastion.pipelines.yaml.steps import (
     ReleaseStep,
     ScanStep,
     Step,
+    StepSignature,
     TriggerBuild,
     TriggerStep,
     WaitStep,
@@ -352,10 +353,15 @@ def _command(raw: _Raw, common: dict[str, Any], ctx: _Context) -> CommandStep:
     )
 
 
-def _signature_value(value: Any) -> str | None:
-    if isinstance(value, dict) and isinstance(value.get("value"), str):
-        return str(value["value"])
-    return None
+def _signature_value(value: Any) -> StepSignature | None:
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str):
+        return None
+    return StepSignature(
+        value=str(value["value"]),
+        fields=attr.string_list(value.get("signed_fields")),
+        agents=attr.agents_map(value.get("agents")),
+        repository_url=attr.scalar(value.get("repository_url") or ""),
+    )
 
 
 def _step(

@@ -129,6 +129,17 @@ class StepBase:
 
 
 @dataclass(frozen=True)
+class StepSignature:
+    """A command step's ``signature`` block (``bastion.pipelines.signing``): the value, the
+    fields it covers, and the signed agents rules and repository the agent checks."""
+
+    value: str
+    fields: tuple[str, ...] = ()
+    agents: dict[str, str] = field(default_factory=dict)
+    repository_url: str = ""
+
+
+@dataclass(frozen=True)
 class CommandStep(StepBase):
     command: str = ""
     env: dict[str, str] = field(default_factory=dict)
@@ -149,7 +160,7 @@ class CommandStep(StepBase):
     secrets: tuple[tuple[str, str], ...] = ()
     plugins: tuple[str, ...] = ()
     # The step's signature (``bastion.pipelines.signing``), checked by agents that verify.
-    signature: str | None = None
+    signature: StepSignature | None = None
 
     @property
     def type(self) -> str:
