@@ -165,3 +165,17 @@ def test_accepted_writes_are_stored_by_the_writer_and_the_journal_is_cleaned_up(
     assert not errors
     assert list(journal_directory().glob("*.journal")) == []
     connection.close()
+
+
+def test_a_rejected_write_is_kept_and_replays_once_renamed(
+    transactional_db: None, setup_committed: Setup, data_dir: Path
+) -> None:
+    live = journal.Journal(journal_directory())
+    kept = live.reject(_write(setup_committed, "Refused"), "IntegrityError('test')")
+    live.close()
+    writer = GroupCommitter(enabled=True)
+    assert writer.recover() == 0  # a .rejected file is never retried on its own
+    kept.rename(kept.with_suffix(".journal"))
+    assert writer.recover() == 1
+    assert Issue.objects.get().title.startswith("Refused")
+    connection.close()
