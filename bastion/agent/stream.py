@@ -15,10 +15,13 @@ from bastion.core.redaction import redact_text
 
 logger = logging.getLogger("bastion.agent")
 
-# Env names whose values are redacted from job output even when the job does not declare them.
+# Env names whose values are redacted from job output even when the job does not declare them
+# (issue 6: *_TOKEN, *_SECRET, *_PASSWORD, *_KEY, ...). Plain *_KEY spares Bastion's own
+# variables (BUILDKITE_STEP_KEY, BASTION_STEP_KEY), whose values are step keys: masking them
+# would blank ordinary words all over the log; their *_API_KEY, *_PRIVATE_KEY, ... still count.
 SECRET_NAME = re.compile(
-    r"(?i).*(_PASSWORD|_SECRET|_TOKEN|_PRIVATE_KEY|_SSH_KEY|_ACCESS_KEY|_SECRET_KEY"
-    r"|_CONNECTION_STRING|_API_KEY)$"
+    r"(?i)(?:.*(?:_PASSWORD|_SECRET|_TOKEN|_PRIVATE_KEY|_SSH_KEY|_ACCESS_KEY|_SECRET_KEY"
+    r"|_CONNECTION_STRING|_API_KEY)|(?!BUILDKITE_|BASTION_).*_KEY)$"
 )
 # Values a job asks the agent to redact from its log (one JSON string a line), e.g. the
 # secrets `bastion secret get` printed; the file sits in a directory private to the job's run.

@@ -30,6 +30,22 @@ def test_secret_values_by_declaration_and_by_name() -> None:
     assert sorted(secret_values(env, ["CUSTOM"])) == ["declared-1", "pw-123456"]
 
 
+def test_plain_key_names_are_secret_but_not_bastions_own_step_keys() -> None:
+    env = {
+        "DEPLOY_KEY": "deploy-key-1",
+        "stripe_key": "sk-lower-2",
+        "KEY": "bare-word",
+        "KEYBOARD": "layout",
+        "BUILDKITE_STEP_KEY": "build",
+        "BASTION_STEP_KEY": "build",
+        "BUILDKITE_API_KEY": "bk-api-3",
+        "BUILDKITE_AGENT_ACCESS_TOKEN": "bk-token-4",
+    }
+    assert sorted(secret_values(env, [])) == [
+        "bk-api-3", "bk-token-4", "deploy-key-1", "sk-lower-2",
+    ]  # fmt: skip
+
+
 def test_retry_delay_is_bounded_and_honours_retry_after() -> None:
     retry = Retry(attempts=3, base_s=0.5, max_s=2.0)
     assert all(0.25 <= retry.delay(0) <= 0.5 for _ in range(20))
