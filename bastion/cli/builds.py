@@ -125,7 +125,7 @@ def _start_local(target: tuple[str, str], body: dict[str, Any]) -> dict[str, Any
             commit=body["commit"],
             message=body["message"],
             env=body["env"],
-            source="cli",
+            source="api",  # Buildkite's sources: the CLI is an API client (remote, it is one)
         )
     except (ValidationError, Http404) as exc:
         raise ValueError(_errors(exc)) from exc

@@ -64,7 +64,10 @@ def condition_context(build: Build) -> dict[str, Any]:
         )
         or None,
         "build.env": {**(build.env or {}), **build_variables(build)},
-        "build.creator.name": build.created_by,
+        **_people(build),
+        **_pull_request_details(
+            build.origin or {}, pull_request=bool(_pull_request(build.env or {}))
+        ),
         "pipeline.slug": pipeline.slug,
         "pipeline.id": str(pipeline.pk),
         "pipeline.default_branch": pipeline.default_branch,
@@ -114,3 +117,39 @@ def job_variables(
         env["BUILDKITE_PARALLEL_JOB"] = str(build_job.index)
         env["BUILDKITE_PARALLEL_JOB_COUNT"] = str(step.parallelism)
     return env
+
+
+def _people(build: Build) -> dict[str, Any]:
+    """``build.author.*`` (the commit's author, as a webhook said: unverified) and
+    ``build.creator.*`` (the Bastion user who started the build); null when unknown."""
+    raw = (build.origin or {}).get("author")
+    author: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    creator = build.creator
+    return {
+        "build.author.name": author.get("name") or None,
+        "build.author.email": author.get("email") or None,
+        "build.author.username": author.get("username") or None,
+        "build.creator.id": str(creator.pk) if creator is not None else None,
+        "build.creator.name": (creator.get_full_name() or creator.username) if creator else None,
+        "build.creator.email": (creator.email or None) if creator is not None else None,
+    }
+
+
+def _pull_request_details(origin: dict[str, Any], pull_request: bool) -> dict[str, Any]:
+    """``build.pull_request.draft/labels/repository``: null on builds of no pull request."""
+    raw = origin.get("pull_request")
+    details: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    if not pull_request:
+        return dict.fromkeys(
+            (
+                "build.pull_request.draft",
+                "build.pull_request.labels",
+                "build.pull_request.repository",
+            )
+        )
+    labels = details.get("labels")
+    return {
+        "build.pull_request.draft": details.get("draft") is True,
+        "build.pull_request.labels": [str(x) for x in labels] if isinstance(labels, list) else [],
+        "build.pull_request.repository": details.get("repository") or None,
+    }

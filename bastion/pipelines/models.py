@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from bastion.core.models import Organization, slug_validator
+from bastion.core.models import Organization, User, slug_validator
 from bastion.jobs.models import Cluster, Job
 
 
@@ -95,6 +95,14 @@ class Build(models.Model):
         max_length=20, choices=BuildState.choices, default=BuildState.SCHEDULED, db_index=True
     )
     created_by = models.CharField(max_length=200, blank=True, default="")
+    # The person who started it (``build.creator.*`` in ``if``): the user in the UI, an API
+    # token's creator, a triggering build's creator; none for webhooks, schedules and the CLI.
+    creator = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # What the source said about the build, for ``if`` (``build.author.*``, the pull request's
+    # ``draft``/``labels``/``repository``): ``{"author": {...}, "pull_request": {...}}``.
+    origin = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from bastion.core import audit, crypto
 from bastion.core.access import Principal, require_role
-from bastion.core.models import Organization, Role, role_at_least, slug_validator
+from bastion.core.models import Organization, Role, User, role_at_least, slug_validator
 from bastion.jobs import dispatch
 from bastion.jobs.models import FINISHED_STATES, Cluster, JobState
 from bastion.pipelines import cluster_secrets, environment, scheduler
@@ -259,6 +259,8 @@ def _new_build(
     created_by: str,
     triggered_from: BuildStep | None = None,
     schedule: PipelineSchedule | None = None,
+    creator: User | None = None,
+    origin: Mapping[str, Any] | None = None,
 ) -> Build:
     Pipeline.objects.select_for_update().filter(pk=pipeline.pk).first()
     number = (pipeline.builds.aggregate(m=Max("number"))["m"] or 0) + 1
@@ -276,6 +278,8 @@ def _new_build(
         created_by=created_by[:200],
         triggered_from=triggered_from,
         schedule=schedule,
+        creator=creator,
+        origin=dict(origin or {}),
     )
     build.save()
     try:
@@ -307,8 +311,10 @@ def create_build(
     meta_data: Mapping[str, Any] | None = None,
     source: str = "api",
     schedule: PipelineSchedule | None = None,
+    origin: Mapping[str, Any] | None = None,
 ) -> Build:
-    """Start a build; its first steps are scheduled before this returns."""
+    """Start a build; its first steps are scheduled before this returns. ``origin`` is what a
+    webhook said of the commit's author and the pull request (``Build.origin``)."""
     require_role(principal, pipeline.organization, Role.MEMBER)
     branch = (branch or pipeline.default_branch).strip()
     if not branch or len(branch) > 200:
@@ -329,10 +335,19 @@ def create_build(
             source=source,
             created_by=principal.actor.label,
             schedule=schedule,
+            creator=_creator(principal),
+            origin=origin,
         )
         scheduler.advance_build(build.pk)
     build.refresh_from_db()
     return build
+
+
+def _creator(principal: Principal) -> User | None:
+    """The person behind a build: the signed-in user, or the user who made the API token."""
+    if principal.user is not None:
+        return principal.user
+    return principal.token.created_by if principal.token is not None else None
 
 
 def _trigger_depth(build: Build) -> int:
@@ -364,6 +379,7 @@ def trigger_build(parent: Build, row: BuildStep, step: TriggerStep) -> Build:
         source="trigger_job",
         created_by=parent.created_by,
         triggered_from=row,
+        creator=parent.creator,
     )
     scheduler.advance_build(build.pk)
     return build

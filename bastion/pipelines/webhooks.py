@@ -37,6 +37,8 @@ class Trigger:
     commit: str
     message: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    # Kept on the build for ``if`` (``Build.origin``): the commit's author and the pull request.
+    origin: dict[str, Any] = field(default_factory=dict)
 
 
 def _ref(ref: str) -> tuple[str, str] | None:
@@ -47,13 +49,13 @@ def _ref(ref: str) -> tuple[str, str] | None:
     return None
 
 
-def _push(ref: str, commit: str, message: str) -> Trigger | None:
+def _push(ref: str, commit: str, message: str, author: dict[str, str]) -> Trigger | None:
     found = _ref(ref)
     if found is None or not commit or set(commit) == {"0"}:  # a deleted branch or tag
         return None
     kind, name = found
     env = {"BUILDKITE_TAG": name} if kind == "tag" else {}
-    return Trigger(branch=name, commit=commit, message=message, env=env)
+    return Trigger(branch=name, commit=commit, message=message, env=env, origin={"author": author})
 
 
 def _str(value: Any) -> str:
@@ -66,15 +68,37 @@ def _get(data: Any, *path: str) -> Any:
     return data
 
 
+def _author(name: Any, email: Any, username: Any) -> dict[str, str]:
+    """The commit author as the provider said (unverified, as in Buildkite); empty parts left out."""
+    parts = {"name": _str(name)[:200], "email": _str(email)[:200], "username": _str(username)[:200]}
+    return {key: value for key, value in parts.items() if value}
+
+
+def _pull_request(draft: Any, labels: Any, repository: Any) -> dict[str, Any]:
+    names = [_str(label) for label in labels] if isinstance(labels, list) else []
+    return {
+        "draft": draft is True,
+        "labels": [name[:200] for name in names if name][:100],
+        "repository": _str(repository)[:500],
+    }
+
+
 def github_trigger(event: str, payload: dict[str, Any]) -> Trigger | None:
     if event == "push":
         if payload.get("deleted"):
             return None
-        message = _str(_get(payload, "head_commit", "message"))
-        return _push(_str(payload.get("ref")), _str(payload.get("after")), message)
+        head = _get(payload, "head_commit")
+        author = _author(
+            _get(head, "author", "name"),
+            _get(head, "author", "email"),
+            _get(head, "author", "username"),
+        )
+        message = _str(_get(head, "message"))
+        return _push(_str(payload.get("ref")), _str(payload.get("after")), message, author)
     if event == "pull_request" and payload.get("action") in PR_ACTIONS:
         pr = payload.get("pull_request") or {}
         number = str(_get(pr, "number") or payload.get("number") or "")
+        labels = [_get(label, "name") for label in _get(pr, "labels") or [] if label]
         return Trigger(
             branch=_str(_get(pr, "head", "ref")),
             commit=_str(_get(pr, "head", "sha")),
@@ -83,6 +107,13 @@ def github_trigger(event: str, payload: dict[str, Any]) -> Trigger | None:
                 "BUILDKITE_PULL_REQUEST": number,
                 "BUILDKITE_PULL_REQUEST_BASE_BRANCH": _str(_get(pr, "base", "ref")),
             },
+            origin={
+                # A pull request event names its opener, not the head commit's author.
+                "author": _author(None, None, _get(pr, "user", "login")),
+                "pull_request": _pull_request(
+                    _get(pr, "draft"), labels, _get(pr, "head", "repo", "clone_url")
+                ),
+            },
         )
     return None
 
@@ -90,11 +121,19 @@ def github_trigger(event: str, payload: dict[str, Any]) -> Trigger | None:
 def gitlab_trigger(event: str, payload: dict[str, Any]) -> Trigger | None:
     if event in ("Push Hook", "Tag Push Hook"):
         commits = payload.get("commits") if isinstance(payload.get("commits"), list) else []
-        message = _str(_get(commits[-1], "message")) if commits else ""
+        last = commits[-1] if commits else None
+        message = _str(_get(last, "message"))
         commit = _str(payload.get("checkout_sha")) or _str(payload.get("after"))
-        return _push(_str(payload.get("ref")), commit, message)
+        author = _author(
+            _get(last, "author", "name"),
+            _get(last, "author", "email"),
+            payload.get("user_username"),
+        )
+        return _push(_str(payload.get("ref")), commit, message, author)
     attrs = payload.get("object_attributes") or {}
     if event == "Merge Request Hook" and _get(attrs, "action") in MR_ACTIONS:
+        labels = [_get(label, "title") for label in _get(payload, "labels") or [] if label]
+        draft = _get(attrs, "draft")
         return Trigger(
             branch=_str(_get(attrs, "source_branch")),
             commit=_str(_get(attrs, "last_commit", "id")),
@@ -102,6 +141,18 @@ def gitlab_trigger(event: str, payload: dict[str, Any]) -> Trigger | None:
             env={
                 "BUILDKITE_PULL_REQUEST": str(_get(attrs, "iid") or ""),
                 "BUILDKITE_PULL_REQUEST_BASE_BRANCH": _str(_get(attrs, "target_branch")),
+            },
+            origin={
+                "author": _author(
+                    _get(attrs, "last_commit", "author", "name"),
+                    _get(attrs, "last_commit", "author", "email"),
+                    _get(payload, "user", "username"),
+                ),
+                "pull_request": _pull_request(
+                    draft if draft is not None else _get(attrs, "work_in_progress"),
+                    labels,
+                    _get(attrs, "source", "git_http_url"),
+                ),
             },
         )
     return None
@@ -170,6 +221,7 @@ def _receive(request: HttpRequest, org: str, slug: str, provider: str) -> JsonRe
             message=trigger.message[:10_000],
             env=trigger.env,
             source="webhook",
+            origin=trigger.origin,
         )
     except ValidationError as exc:
         return JsonResponse({"detail": "Invalid event.", "errors": exc.message_dict}, status=400)

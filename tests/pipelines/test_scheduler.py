@@ -9,7 +9,7 @@ from bastion.core.models import AuditEvent
 from bastion.jobs import dispatch
 from bastion.jobs.models import Job, JobState
 from bastion.pipelines import scheduler, services
-from bastion.pipelines.models import BuildJob, BuildState, BuildStep, StepState
+from bastion.pipelines.models import BuildJob, BuildState, BuildStep, Pipeline, StepState
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import Runner, fresh, job_of, make_pipeline, steps
 
@@ -418,3 +418,51 @@ def test_allowed_teams_say_which_roles_may_unblock(world: World, runner: Runner)
     assert set(steps(build).values()) == {StepState.PASSED}
     assert fresh(build).state == BuildState.PASSED
     assert AuditEvent.objects.filter(action="build.unblock").count() == 3
+
+
+WHO = """
+steps:
+  - {command: echo, key: ui, if: build.source == "ui"}
+  - {command: echo, key: api, if: build.source == "api"}
+  - {command: echo, key: trigger-job, if: build.source == "trigger_job"}
+  - {command: echo, key: owner, if: build.creator.email == "boss@example.test"}
+  - {command: echo, key: named, if: build.creator.name == "Ada Boss"}
+  - {command: echo, key: nobody, if: build.creator.id == null}
+  - {command: echo, key: no-author, if: build.author.email == null && build.author.name == null}
+"""
+
+
+def test_if_conditions_know_the_source_and_the_creator_of_a_build(world: World) -> None:
+    from bastion.core.services import create_api_token
+    from bastion.pipelines.environment import condition_context
+    from bastion.pipelines.models import Build
+    from tests.api.conftest import ApiClient
+    from tests.web.conftest import login_client
+
+    type(world.owner).objects.filter(pk=world.owner.pk).update(
+        email="boss@example.test", first_name="Ada", last_name="Boss"
+    )
+    world.owner.refresh_from_db()
+    make_pipeline(world, WHO)
+    make_pipeline(world, "steps:\n  - trigger: app\n    key: t\n", slug="parent")
+    base = f"/o/{world.org.slug}/pipelines/app/builds/"
+    assert login_client(world.owner).post(base, {"branch": "main"}).status_code == 302
+    token = create_api_token(world.principal, world.org, name="ci", role="member").plaintext
+    reply = ApiClient(token).call(
+        "POST", f"/organizations/{world.org.slug}/pipelines/app/builds", {}
+    )
+    assert reply.status == 201, reply.body
+    services.create_build(world.principal, Pipeline.objects.get(slug="parent"))
+    from_ui, from_api, triggered = Build.objects.filter(pipeline__slug="app").order_by("number")
+    assert [b.source for b in (from_ui, from_api, triggered)] == ["ui", "api", "trigger_job"]
+    ran = {b.source: {k for k, s in steps(b).items() if s != StepState.SKIPPED} for b in
+           (from_ui, from_api, triggered)}  # fmt: skip
+    # The token's creator and the triggering build's creator are the build's creator too.
+    for source in ("ui", "api", "trigger_job"):
+        assert ran[source] == {source.replace("_", "-"), "owner", "named", "no-author"}, ran
+    context = condition_context(from_api)
+    assert context["build.creator.id"] == str(world.owner.pk)
+    assert context["build.author.username"] is None and context["build.pull_request.labels"] is None
+    # A webhook or schedule build has no creator (only the commit's author, if told).
+    Build.objects.filter(pk=from_api.pk).update(creator=None)
+    assert condition_context(fresh(from_api))["build.creator.email"] is None

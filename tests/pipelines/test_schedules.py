@@ -14,6 +14,7 @@ from django.utils import timezone
 from bastion.core.models import AuditEvent, Role, Schedule
 from bastion.core.scheduler import tick
 from bastion.pipelines import scheduling, services
+from bastion.pipelines.environment import condition_context
 from bastion.pipelines.models import Build, PipelineSchedule
 from bastion.pipelines.scheduling import BuildScheduleSpec
 from tests.api.conftest import ApiClient
@@ -55,6 +56,8 @@ def test_a_missed_schedule_fires_one_build_recording_the_schedule_as_its_source(
     )
     assert build.message == "nightly" and build.env == {"NIGHTLY": "1"}
     assert f"schedule:{row.schedule_id}" in build.created_by
+    context = condition_context(build)  # what `if` conditions see: no person started it
+    assert context["build.source"] == "schedule" and context["build.creator.id"] is None
     event = AuditEvent.objects.get(action="build.create")
     assert event.changes["source"] == "schedule" and event.changes["schedule"] == row.pk
     row.schedule.refresh_from_db()

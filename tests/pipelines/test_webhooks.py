@@ -138,3 +138,58 @@ def test_gitlab_push_tag_and_merge_request(hooked: tuple[Pipeline, str]) -> None
     assert [{s.key: s.state for s in b.steps.all()}["review"] for b in builds] == [
         "skipped", "skipped", "running",
     ]  # fmt: skip
+
+
+WHO = """
+steps:
+  - {command: echo, key: webhook, if: build.source == "webhook" && build.creator.id == null}
+  - {command: echo, key: alice, if: build.author.email == "alice@example.test"}
+  - {command: echo, key: alice-name, if: build.author.name == "Alice A"}
+  - {command: echo, key: bob, if: build.author.username == "bob"}
+  - {command: echo, key: draft, if: build.pull_request.draft == true}
+  - {command: echo, key: ready, if: build.pull_request.draft == false}
+  - {command: echo, key: deploy-label, if: build.pull_request.labels includes "deploy"}
+  - {command: echo, key: fork, if: build.pull_request.repository =~ /fork/}
+"""
+
+
+def _ran(build: Build) -> set[str]:
+    return {s.key for s in build.steps.all() if s.state != "skipped"}
+
+
+def test_if_conditions_know_the_author_and_the_pull_request_details(world: World) -> None:
+    pipeline = make_pipeline(world, WHO, slug="who")
+    secret = services.rotate_webhook_secret(world.principal, pipeline)
+    author = {"name": "Alice A", "email": "alice@example.test", "username": "bob"}
+    push = {"ref": "refs/heads/x", "after": "a" * 40,
+            "head_commit": {"message": "m", "author": author}}  # fmt: skip
+    assert github(pipeline, secret, "push", push).status_code == 201
+    pr = {"action": "opened", "pull_request": {
+        "number": 8, "title": "T", "draft": True, "user": {"login": "bob"},
+        "labels": [{"name": "deploy"}, {"name": "docs"}],
+        "head": {"ref": "t", "sha": "b" * 40, "repo": {"clone_url": "https://g.test/fork/a.git"}},
+        "base": {"ref": "main"}}}  # fmt: skip
+    assert github(pipeline, secret, "pull_request", pr).status_code == 201
+    gl_push = {"ref": "refs/heads/main", "checkout_sha": "c" * 40, "user_username": "carol",
+               "commits": [{"message": "m", "author": author}]}  # fmt: skip
+    assert gitlab(pipeline, secret, "Push Hook", gl_push).status_code == 201
+    mr = {"user": {"username": "bob"}, "labels": [{"title": "ops"}],
+          "object_attributes": {"action": "open", "iid": 4, "source_branch": "f",
+          "target_branch": "main", "title": "MR", "draft": False,
+          "source": {"git_http_url": "https://gl.test/team/a.git"},
+          "last_commit": {"id": "d" * 40, "author": {"email": "alice@example.test"}}}}  # fmt: skip
+    assert gitlab(pipeline, secret, "Merge Request Hook", mr).status_code == 201
+    builds = list(Build.objects.filter(pipeline=pipeline).order_by("number"))
+    assert [_ran(b) for b in builds] == [
+        {"webhook", "alice", "alice-name", "bob"},
+        {"webhook", "bob", "draft", "deploy-label", "fork"},
+        {"webhook", "alice", "alice-name"},
+        {"webhook", "alice", "bob", "ready"},
+    ]
+    assert builds[1].origin["pull_request"] == {
+        "draft": True, "labels": ["deploy", "docs"], "repository": "https://g.test/fork/a.git",
+    }  # fmt: skip
+    # Odd shapes from a provider are ignored, not a crash.
+    odd = {**pr, "pull_request": {**pr["pull_request"], "labels": "deploy", "user": [1]}}
+    assert github(pipeline, secret, "pull_request", odd).status_code == 201
+    assert _ran(Build.objects.get(pipeline=pipeline, number=5)) == {"webhook", "draft", "fork"}
