@@ -20,8 +20,12 @@ def test_agents_page_shows_state_heartbeat_and_current_job(
     job = make_job(cluster, JobState.RUNNING, "deploy staging")
     agent = make_agent(cluster, "builder-7", AgentState.BUSY)
     agent.current_job = job
+    agent.queue = "deploy"
+    agent.tags = {"os": "linux", "gpu": "<a100>"}  # as registered: the queue has its column
     agent.save()
-    make_agent(cluster, "old-box", AgentState.LOST)
+    lost = make_agent(cluster, "old-box", AgentState.LOST)
+    lost.tags = {}
+    lost.save()
     response = owner_client.get(f"/o/{world.org.slug}/agents/")
     assert response.status_code == 200
     html = response.content.decode()
@@ -30,6 +34,13 @@ def test_agents_page_shows_state_heartbeat_and_current_job(
     assert " s ago" in html
     assert f"/o/{world.org.slug}/jobs/{job.pk}/" in html
     assert 'hx-trigger="every 3s"' in html
+    # Each agent's queue and tags (key=value chips, escaped; a dash when it has none).
+    row = html[html.index("builder-7") : html.index("old-box")]
+    assert '<td class="mono-sm">deploy</td>' in row
+    assert '<span class="chip mono-sm">gpu=&lt;a100&gt;</span>' in row
+    assert '<span class="chip mono-sm">os=linux</span>' in row and "<a100>" not in html
+    lost_row = html[html.index("old-box") :].split("</tr>")[0]
+    assert '<span class="muted">—</span>' in lost_row and "chip" not in lost_row
     partial = owner_client.get(f"/o/{world.org.slug}/agents/live/")
     assert partial.status_code == 200
     assert b"<html" not in partial.content and b"builder-7" in partial.content
