@@ -99,7 +99,9 @@ def test_500_events_of_a_new_issue_yield_one_alert(tmp_path: Path) -> None:
         [alert] = received_at(hooks, "/hook")
     assert alert.signed_with(SECRET)
     assert alert.json["topic"] == "errors.issue.unexpected"
-    assert alert.json["data"]["kinds"] == ["unexpected", "new"]
+    # The first batch the writer stores may already hold over 100 events: then the one alert
+    # also says the new issue spikes.
+    assert alert.json["data"]["kinds"] in (["unexpected", "new"], ["unexpected", "new", "spike"])
     assert query(db, "SELECT status FROM core_notificationdelivery") == [("sent",)]
     # The spike that followed (500 events within minutes, over the default 100) stayed quiet:
     # the issue was in its cool-down after the first alert, in both web processes.
