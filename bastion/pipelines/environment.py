@@ -1,6 +1,11 @@
 """The variables a build's jobs see: ``BASTION_*`` and the Buildkite-compatible ``BUILDKITE_*``.
 
 Build-level variables also feed ``$VAR`` interpolation when the pipeline is read for a build.
+They are set by the server from what the build stores and win over the build's, the pipeline's
+and the step's env, as Buildkite's own variables cannot be overridden by pipeline configuration;
+the ones set only sometimes (``SERVER_ONLY``) are removed from those envs when the server does
+not set them. ``BUILDKITE_PULL_REQUEST`` and ``..._BASE_BRANCH`` are read from the build's env,
+where the webhook puts them and an API caller may too (Buildkite's API takes ``pull_request_id``).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ def build_variables(build: Build) -> dict[str, str]:
         "BUILDKITE_COMMIT": build.commit,
         "BUILDKITE_MESSAGE": build.message,
         "BUILDKITE_SOURCE": build.source,
-        "BUILDKITE_BUILD_CREATOR": build.created_by,
+        **_people_variables(build),
+        **_pull_request_variables(build),
         "BASTION": "true",
         "BASTION_ORGANIZATION": org,
         "BASTION_PIPELINE": pipeline.slug,
@@ -41,9 +47,21 @@ def build_variables(build: Build) -> dict[str, str]:
     return values
 
 
+# Server variables that are absent on some builds: a build's, pipeline's or step's env cannot
+# set them there either (``BUILDKITE_PULL_REQUEST_DRAFT=true`` on a build of no draft).
+SERVER_ONLY = frozenset({"BUILDKITE_PULL_REQUEST_DRAFT", "BUILDKITE_PULL_REQUEST_LABELS"})
+
+
+def with_build_variables(build: Build, env: dict[str, str]) -> dict[str, str]:
+    """``env`` (the build's, pipeline's or step's) under the build's own variables."""
+    merged = {k: v for k, v in env.items() if k not in SERVER_ONLY}
+    merged.update(build_variables(build))
+    return merged
+
+
 def interpolation_env(build: Build) -> dict[str, str]:
     """What ``$VAR`` in the pipeline file can name: the build's env and its build variables."""
-    return {**{str(k): str(v) for k, v in (build.env or {}).items()}, **build_variables(build)}
+    return with_build_variables(build, {str(k): str(v) for k, v in (build.env or {}).items()})
 
 
 def condition_context(build: Build) -> dict[str, Any]:
@@ -63,7 +81,7 @@ def condition_context(build: Build) -> dict[str, Any]:
             "BUILDKITE_PULL_REQUEST_BASE_BRANCH"
         )
         or None,
-        "build.env": {**(build.env or {}), **build_variables(build)},
+        "build.env": interpolation_env(build),
         **_people(build),
         **_pull_request_details(
             build.origin or {}, pull_request=bool(_pull_request(build.env or {}))
@@ -97,7 +115,7 @@ def job_variables(
     env = {str(k): str(v) for k, v in (build.env or {}).items()}
     env.update(pipeline_env)
     env.update({k: substitute_matrix(v, combo) for k, v in step.env.items()})
-    env.update(build_variables(build))
+    env = with_build_variables(build, env)
     label = substitute_matrix(step.label, combo)
     env.update(
         {
@@ -119,11 +137,62 @@ def job_variables(
     return env
 
 
+def _author(build: Build) -> dict[str, Any]:
+    raw = (build.origin or {}).get("author")
+    return raw if isinstance(raw, dict) else {}
+
+
+def _people_variables(build: Build) -> dict[str, str]:
+    """``BUILDKITE_BUILD_AUTHOR*``: the commit's author as a webhook said (unverified; its login
+    when it gave no name); blank for builds started in the UI or the API, as in Buildkite.
+    ``BUILDKITE_BUILD_CREATOR*``: the Bastion user who started the build; on a build of none (a
+    webhook's) the commit's author, as Buildkite documents for webhook builds; blank otherwise."""
+    author = _author(build)
+    author_name = str(author.get("name") or author.get("username") or "")
+    author_email = str(author.get("email") or "")
+    creator = build.creator
+    if creator is not None:
+        creator_name, creator_email = creator.get_full_name() or creator.username, creator.email
+    else:
+        creator_name, creator_email = author_name, author_email
+    return {
+        "BUILDKITE_BUILD_AUTHOR": author_name,
+        "BUILDKITE_BUILD_AUTHOR_EMAIL": author_email,
+        "BUILDKITE_BUILD_CREATOR": creator_name,
+        "BUILDKITE_BUILD_CREATOR_EMAIL": creator_email or "",
+    }
+
+
+def _pull_request_variables(build: Build) -> dict[str, str]:
+    """Buildkite's: ``BUILDKITE_PULL_REQUEST`` is the number or ``false``, ``..._BASE_BRANCH`` and
+    ``..._REPO`` are ``""`` on a build of no pull request; ``..._DRAFT`` (``true``) is only set on
+    a draft's build and ``..._LABELS`` (comma-separated) only on a pull request's."""
+    env = build.env or {}
+    number = _pull_request(env)
+    if number is None:
+        return {
+            "BUILDKITE_PULL_REQUEST": "false",
+            "BUILDKITE_PULL_REQUEST_BASE_BRANCH": "",
+            "BUILDKITE_PULL_REQUEST_REPO": "",
+        }
+    details = _pull_request_details(build.origin or {}, pull_request=True)
+    values = {
+        "BUILDKITE_PULL_REQUEST": number,
+        "BUILDKITE_PULL_REQUEST_BASE_BRANCH": str(
+            env.get("BUILDKITE_PULL_REQUEST_BASE_BRANCH") or ""
+        ),
+        "BUILDKITE_PULL_REQUEST_REPO": str(details["build.pull_request.repository"] or ""),
+        "BUILDKITE_PULL_REQUEST_LABELS": ",".join(details["build.pull_request.labels"]),
+    }
+    if details["build.pull_request.draft"]:
+        values["BUILDKITE_PULL_REQUEST_DRAFT"] = "true"
+    return values
+
+
 def _people(build: Build) -> dict[str, Any]:
     """``build.author.*`` (the commit's author, as a webhook said: unverified) and
     ``build.creator.*`` (the Bastion user who started the build); null when unknown."""
-    raw = (build.origin or {}).get("author")
-    author: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    author = _author(build)
     creator = build.creator
     return {
         "build.author.name": author.get("name") or None,

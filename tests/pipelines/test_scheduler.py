@@ -9,7 +9,15 @@ from bastion.core.models import AuditEvent
 from bastion.jobs import dispatch
 from bastion.jobs.models import Job, JobState
 from bastion.pipelines import scheduler, services
-from bastion.pipelines.models import BuildJob, BuildState, BuildStep, Pipeline, StepState
+from bastion.pipelines.environment import condition_context, interpolation_env
+from bastion.pipelines.models import (
+    Build,
+    BuildJob,
+    BuildState,
+    BuildStep,
+    Pipeline,
+    StepState,
+)
 from tests.jobs.helpers import World
 from tests.pipelines.helpers import Runner, fresh, job_of, make_pipeline, steps
 
@@ -76,6 +84,122 @@ def test_job_environment_has_buildkite_and_bastion_variables(world: World, runne
     assert env["CI"] == "true" and env["BUILDKITE_RETRY_COUNT"] == "0"
     assert job.origin == f"pipelines.job:{job_of(build, 'build').pk}"
     assert job.payload["command"] == "set -e\necho build"
+
+
+PEOPLE = """
+env:
+  BUILDKITE_BUILD_CREATOR_EMAIL: pipeline@example.test
+  BUILDKITE_PULL_REQUEST_LABELS: deploy
+steps:
+  - command: echo "$$BUILDKITE_BUILD_CREATOR"
+    key: who
+    env:
+      BUILDKITE_SOURCE: webhook
+      BUILDKITE_PULL_REQUEST: "12"
+      BUILDKITE_PULL_REQUEST_REPO: https://evil.test/fork.git
+"""
+
+
+def _env(build: Build, key: str = "who") -> dict[str, str]:
+    env: dict[str, str] = job_of(build, key).job.payload["env"]
+    return env
+
+
+def test_job_environment_names_the_creator_and_no_pull_request(world: World) -> None:
+    type(world.owner).objects.filter(pk=world.owner.pk).update(
+        email="boss@example.test", first_name="Ada", last_name="Boss"
+    )
+    pipeline = make_pipeline(world, PEOPLE)
+    # The build's, the pipeline's and the step's env cannot change what the server sets.
+    forged = {"BUILDKITE_BUILD_CREATOR": "mallory", "BUILDKITE_BUILD_AUTHOR": "mallory",
+              "BUILDKITE_PULL_REQUEST_DRAFT": "true", "OTHER": "kept"}  # fmt: skip
+    env = _env(services.create_build(world.principal, pipeline, env=forged))
+    named = ("BUILDKITE_BUILD_", "BUILDKITE_PULL", "BUILDKITE_SOURCE")
+    assert {k: v for k, v in env.items() if k.startswith(named)} == {
+        "BUILDKITE_BUILD_ID": env["BUILDKITE_BUILD_ID"],
+        "BUILDKITE_BUILD_NUMBER": "1",
+        "BUILDKITE_BUILD_AUTHOR": "",  # no commit author is known for a build of the API
+        "BUILDKITE_BUILD_AUTHOR_EMAIL": "",
+        "BUILDKITE_BUILD_CREATOR": "Ada Boss",
+        "BUILDKITE_BUILD_CREATOR_EMAIL": "boss@example.test",
+        "BUILDKITE_SOURCE": "api",
+        "BUILDKITE_PULL_REQUEST": "false",
+        "BUILDKITE_PULL_REQUEST_BASE_BRANCH": "",
+        "BUILDKITE_PULL_REQUEST_REPO": "",
+    }  # fmt: skip
+    assert env["OTHER"] == "kept"
+    # The same values in ``$VAR`` interpolation and ``build.env`` of ``if``.
+    build = fresh(services.create_build(world.principal, pipeline, env=forged))
+    assert interpolation_env(build)["BUILDKITE_BUILD_CREATOR"] == "Ada Boss"
+    assert "BUILDKITE_PULL_REQUEST_DRAFT" not in condition_context(build)["build.env"]
+    # A user without a full name is named by the username; one without email has it blank.
+    type(world.owner).objects.filter(pk=world.owner.pk).update(
+        first_name="", last_name="", email=""
+    )
+    env = _env(services.create_build(world.principal, pipeline))
+    assert env["BUILDKITE_BUILD_CREATOR"] == world.owner.username
+    assert env["BUILDKITE_BUILD_CREATOR_EMAIL"] == ""
+
+
+def test_job_environment_of_webhook_builds_names_the_author_and_the_pull_request(
+    world: World,
+) -> None:
+    from tests.pipelines.test_webhooks import github, gitlab
+
+    pipeline = make_pipeline(world, PEOPLE)
+    secret = services.rotate_webhook_secret(world.principal, pipeline)
+    author = {"name": "Alice A", "email": "alice@example.test", "username": "alice"}
+    push = {"ref": "refs/heads/x", "after": "a" * 40,
+            "head_commit": {"message": "m", "author": author}}  # fmt: skip
+    assert github(pipeline, secret, "push", push).status_code == 201
+    pr = {"action": "opened", "pull_request": {
+        "number": 8, "title": "T", "draft": True, "user": {"login": "bob"},
+        "labels": [{"name": "deploy"}, {"name": "needs review"}],
+        "head": {"ref": "t", "sha": "b" * 40, "repo": {"clone_url": "https://g.test/fork/a.git"}},
+        "base": {"ref": "main"}}}  # fmt: skip
+    assert github(pipeline, secret, "pull_request", pr).status_code == 201
+    mr = {"user": {"username": "carol"}, "labels": [],
+          "object_attributes": {"action": "open", "iid": 4, "source_branch": "f",
+          "target_branch": "release", "title": "MR", "draft": False,
+          "source": {"git_http_url": "https://gl.test/team/a.git"},
+          "last_commit": {"id": "d" * 40,
+                          "author": {"name": "Dan", "email": "dan@example.test"}}}}  # fmt: skip
+    assert gitlab(pipeline, secret, "Merge Request Hook", mr).status_code == 201
+    push_env, pr_env, mr_env = (
+        _env(b) for b in Build.objects.filter(pipeline=pipeline).order_by("number")
+    )
+    # A webhook build has no Bastion creator: Buildkite names the (unverified) commit author.
+    assert (push_env["BUILDKITE_BUILD_AUTHOR"], push_env["BUILDKITE_BUILD_AUTHOR_EMAIL"]) == (
+        "Alice A", "alice@example.test",
+    )  # fmt: skip
+    assert (push_env["BUILDKITE_BUILD_CREATOR"], push_env["BUILDKITE_BUILD_CREATOR_EMAIL"]) == (
+        "Alice A", "alice@example.test",
+    )  # fmt: skip
+    assert (
+        push_env["BUILDKITE_SOURCE"] == "webhook" and push_env["BUILDKITE_PULL_REQUEST"] == "false"
+    )
+    assert "BUILDKITE_PULL_REQUEST_LABELS" not in push_env  # the pipeline's env set it: dropped
+    # A GitHub pull request event names its opener's login only.
+    assert (
+        pr_env["BUILDKITE_BUILD_AUTHOR"] == "bob" and pr_env["BUILDKITE_BUILD_AUTHOR_EMAIL"] == ""
+    )
+    assert {k: v for k, v in pr_env.items() if k.startswith("BUILDKITE_PULL_REQUEST")} == {
+        "BUILDKITE_PULL_REQUEST": "8",
+        "BUILDKITE_PULL_REQUEST_BASE_BRANCH": "main",
+        "BUILDKITE_PULL_REQUEST_REPO": "https://g.test/fork/a.git",
+        "BUILDKITE_PULL_REQUEST_DRAFT": "true",
+        "BUILDKITE_PULL_REQUEST_LABELS": "deploy,needs review",
+    }
+    # Not a draft: no BUILDKITE_PULL_REQUEST_DRAFT at all (Buildkite); no labels: an empty list.
+    assert {k: v for k, v in mr_env.items() if k.startswith("BUILDKITE_PULL_REQUEST")} == {
+        "BUILDKITE_PULL_REQUEST": "4",
+        "BUILDKITE_PULL_REQUEST_BASE_BRANCH": "release",
+        "BUILDKITE_PULL_REQUEST_REPO": "https://gl.test/team/a.git",
+        "BUILDKITE_PULL_REQUEST_LABELS": "",
+    }
+    assert (mr_env["BUILDKITE_BUILD_AUTHOR"], mr_env["BUILDKITE_BUILD_CREATOR_EMAIL"]) == (
+        "Dan", "dan@example.test",
+    )  # fmt: skip
 
 
 def test_failure_breaks_dependents_and_fails_the_build(world: World, runner: Runner) -> None:
