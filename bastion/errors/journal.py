@@ -185,6 +185,7 @@ class Journal:
         self._lock = threading.Lock()
         self._segment = self._open_segment()
         self._sealed: list[Segment] = []
+        self._closed = False
 
     def _open_segment(self) -> Segment:
         # Created under a temporary name and locked before it is renamed into view, so that no
@@ -209,6 +210,8 @@ class Journal:
         is on disk."""
         record = frame(encode_write(write))
         with self._lock:
+            if self._closed:  # the writer stopped (shutdown): the client gets a 503 and resends
+                raise OSError("the ingest journal is closed")
             segment = self._segment
             _write_all(segment.fd, record)
             segment.written += len(record)
@@ -244,6 +247,7 @@ class Journal:
     def close(self) -> None:
         """After the writer stored everything: delete this process's segments."""
         with self._lock:
+            self._closed = True
             segments = [*self._sealed, self._segment]
             self._sealed = []
         for segment in segments:

@@ -179,3 +179,11 @@ def test_a_rejected_write_is_kept_and_replays_once_renamed(
     assert writer.recover() == 1
     assert Issue.objects.get().title.startswith("Refused")
     connection.close()
+
+
+def test_a_closed_journal_refuses_appends(setup: Setup, data_dir: Path) -> None:
+    live = journal.Journal(journal_directory())
+    live.close()
+    with pytest.raises(OSError, match="closed"):
+        live.append(_write(setup, "Late"), lambda position: None)
+    assert list(journal_directory().glob("*.journal")) == []
