@@ -22,6 +22,7 @@ import logging
 import os
 import struct
 import threading
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ CHECKPOINT_SUFFIX = ".done"
 REJECTED_SUFFIX = ".rejected"
 SEGMENT_BYTES = 64 * 1024 * 1024
 MAX_RECORD_BYTES = 256 * 1024 * 1024
+ABANDONED_AFTER_S = 60.0
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -195,9 +197,9 @@ class Journal:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         path = self.directory / f"{name}{SEGMENT_SUFFIX}"
+        os.rename(temporary, path)
         checkpoint = path.with_name(path.name + CHECKPOINT_SUFFIX)
         checkpoint_fd = os.open(checkpoint, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.rename(temporary, path)
         _fsync_directory(self.directory)
         return Segment(path, fd, checkpoint_fd)
 
@@ -293,6 +295,7 @@ def orphans(directory: Path, journal: Journal | None) -> Iterator[tuple[Path, in
     """Segments of processes that died, each locked (by the returned fd) while it is replayed."""
     if not directory.is_dir():
         return
+    _remove_abandoned_segments(directory)
     for path in sorted(directory.glob(f"*{SEGMENT_SUFFIX}")):
         if journal is not None and journal.owns(path):
             continue
@@ -310,6 +313,24 @@ def orphans(directory: Path, journal: Journal | None) -> Iterator[tuple[Path, in
             continue
         try:
             yield path, fd
+        finally:
+            os.close(fd)
+
+
+def _remove_abandoned_segments(directory: Path) -> None:
+    """Segments a process created and died before renaming into view: empty, never written."""
+    for path in directory.glob(".*.new"):
+        try:
+            if time.time() - path.stat().st_mtime < ABANDONED_AFTER_S:
+                continue  # maybe being created right now, not yet locked
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            path.unlink(missing_ok=True)
+        except BlockingIOError:
+            pass  # being created right now
         finally:
             os.close(fd)
 

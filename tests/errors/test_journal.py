@@ -187,3 +187,19 @@ def test_a_closed_journal_refuses_appends(setup: Setup, data_dir: Path) -> None:
     with pytest.raises(OSError, match="closed"):
         live.append(_write(setup, "Late"), lambda position: None)
     assert list(journal_directory().glob("*.journal")) == []
+
+
+def test_a_segment_abandoned_before_it_was_named_is_removed(data_dir: Path) -> None:
+    directory = journal_directory()
+    directory.mkdir()
+    abandoned = directory / ".4242-dead.new"
+    abandoned.write_bytes(b"")
+    fresh = directory / ".4243-being-created.new"
+    fresh.write_bytes(b"")
+    os.utime(abandoned, (0, 0))  # a minute old and more
+    live = journal.Journal(directory)  # its own segment is locked: left alone
+    assert GroupCommitter(enabled=True).recover(live) == 0
+    assert not abandoned.exists()
+    assert fresh.exists()  # it may be a process's segment before its lock
+    assert len(list(directory.glob("*.journal"))) == 1
+    live.close()
