@@ -19,7 +19,15 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from bastion.errors.dogfood import private_sdk_options
-from tests.errors.server_process import post_envelopes, query, wait_for
+from tests.errors.server_process import (
+    free_port,
+    gunicorn,
+    migrate_and_create_project,
+    post_envelopes,
+    query,
+    server_env,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +120,27 @@ def test_concurrent_envelopes_are_all_stored_and_grouped(
     # Each 200 is a journaled write; the writer stores it moments later.
     wait_for(lambda: query(db, "SELECT count(*) FROM errors_event") == [(60,)], "60 events", 10)
     assert query(db, "SELECT count(*), sum(event_count) FROM errors_issue") == [(2, 60)]
+
+
+def test_events_acknowledged_before_a_sigkill_are_stored_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    env = server_env(tmp_path, port, BASTION_INGEST_GROUP_COMMIT="true")
+    project_id, key = migrate_and_create_project(env)
+    db = tmp_path / "bastion.sqlite3"
+    bodies = _capture(300)
+    with gunicorn(env, port, workers=2) as first:
+        assert post_envelopes(port, project_id, key, bodies) == [200] * 300
+        os.killpg(first.pid, signal.SIGKILL)  # no shutdown: whatever the writer held is lost
+        first.wait(timeout=30)
+    # The journal keeps what was acknowledged and not yet stored (often a whole last batch).
+    stored_before = query(db, "SELECT count(*) FROM errors_event")[0][0]
+    with gunicorn(env, free_port(), workers=2):
+        wait_for(
+            lambda: query(db, "SELECT count(*) FROM errors_event") == [(300,)],
+            f"the 300 events (had {stored_before}) after the restart",
+            30,
+        )
+    assert query(db, "SELECT sum(event_count) FROM errors_issue") == [(300,)]
+    assert list((tmp_path / "ingest-journal").glob("*.journal")) == []
