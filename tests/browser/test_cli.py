@@ -80,7 +80,7 @@ def test_run_a_ghost_export_directly_with_a_secret(lab: LabServer) -> None:
 def test_run_exits_1_on_failure_and_2_on_invalid_input(lab: LabServer, tmp_path: Path) -> None:
     failing = tmp_path / "failing.yaml"
     failing.write_text(
-        "name: failing\nstart_url: /form\ntimeout_ms: 500\nsteps:\n  - click: '#nope'\n"
+        "name: failing\nstart_url: /form\ntimeout_ms: 2000\nsteps:\n  - click: '#nope'\n"
     )
     done = _bastion("test", "run", str(failing), "--base-url", lab.url, "--no-video")
     assert done.returncode == 1
