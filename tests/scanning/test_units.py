@@ -7,6 +7,7 @@ import pytest
 from bastion.scanning.engine import retire
 from bastion.scanning.engine.checks.reflected_input import exploitable, reflection_context
 from bastion.scanning.engine.findings import Finding
+from bastion.scanning.engine.html import parse_html
 
 
 @pytest.mark.parametrize(
@@ -63,3 +64,11 @@ def test_fingerprint_is_versioned_and_ignores_query_values() -> None:
     assert a.fingerprint.startswith("finding:v1:")
     with pytest.raises(KeyError):
         Finding("no-such-type", "https://app.test/")
+
+
+@pytest.mark.nodb
+def test_garbage_html_keeps_what_was_parsed_before_the_parser_gave_up() -> None:
+    # Python's HTMLParser raises AssertionError on "<![!" followed by garbage (seen from the
+    # misbehaving lab's random bytes); a check must not crash on it.
+    doc = parse_html('<a href="/before">x</a><![!\x0f\x8c garbage', "http://127.0.0.1/")
+    assert doc.links == ["http://127.0.0.1/before"]

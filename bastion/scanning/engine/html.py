@@ -138,8 +138,13 @@ class _Extractor(HTMLParser):
 
 def parse_html(text: str, base_url: str) -> Document:
     parser = _Extractor(base_url)
-    parser.feed(text[:5_000_000])
-    parser.close()
+    try:
+        parser.feed(text[:5_000_000])
+        parser.close()
+    except AssertionError:
+        # Python's parser gives up on some malformed declarations ("<![!..." in garbage bytes)
+        # with an AssertionError: keep what was read before it.
+        pass
     if parser._script is not None:  # unterminated <script>
         parser.handle_endtag("script")
     return parser.doc
