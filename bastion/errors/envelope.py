@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.errors import jsoncodec
+
 MAX_HEADER_BYTES = 16 * 1024
 MAX_ITEMS = 1000
 
@@ -48,7 +50,7 @@ def _header_line(data: bytes, start: int, what: str) -> tuple[dict[str, Any], in
         end = len(data)
     line = data[start:end]
     try:
-        value = json.loads(line)
+        value = jsoncodec.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EnvelopeError(f"{what} header is not valid JSON") from exc
     if not isinstance(value, dict):

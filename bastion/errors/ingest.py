@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from bastion.errors import fingerprinting
+from bastion.errors import fingerprinting, jsoncodec
 from bastion.errors.auth import MissingAuth, find_public_key
 from bastion.errors.committer import CommitTimeout, GroupCommitter
 from bastion.errors.encoding import BadEncoding, BodyTooLarge, decode_body
@@ -241,7 +241,7 @@ def prepare_event(
     if len(payload) > MAX_EVENT_BYTES:
         raise IngestError(413, f"Event is larger than {MAX_EVENT_BYTES} bytes.")
     try:
-        raw = json.loads(payload)
+        raw = jsoncodec.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IngestError(400, "The event is not valid JSON.") from exc
     if not isinstance(raw, dict):
@@ -267,7 +267,7 @@ def prepare_event(
         timestamp,
         user_hash,
         suppressed_by,
-        data_json=json.dumps(data, separators=(",", ":")),
+        data_json=jsoncodec.dumps_text(data),
     )
 
 

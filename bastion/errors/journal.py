@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
 import logging
 import os
 import struct
@@ -31,6 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bastion.errors import jsoncodec
 from bastion.errors.envelope import Item
 from bastion.errors.store import PendingWrite, PreparedEvent
 
@@ -72,19 +72,19 @@ def encode_write(write: PendingWrite) -> bytes:
         ],
         "counts": write.counts,
     }
-    head = json.dumps(body, separators=(",", ":"))
+    head = jsoncodec.dumps_text(body)
     if event is None:
         return head.encode()
     return f"{head}\n{event.data_json or encode_data(event.data)}".encode()
 
 
 def encode_data(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    return jsoncodec.dumps_text(data)
 
 
 def decode_write(record: bytes) -> PendingWrite:
     head, _, data_json = record.partition(b"\n")
-    body = json.loads(head)
+    body = jsoncodec.loads(head)
     event = body["event"]
     attachment_event_id = body["attachment_event_id"]
     text = data_json.decode()
@@ -95,7 +95,7 @@ def decode_write(record: bytes) -> PendingWrite:
         if event is None
         else PreparedEvent(
             event_id=uuid.UUID(event["event_id"]),
-            data=json.loads(text),
+            data=jsoncodec.loads(data_json),
             grouping_hash=event["grouping_hash"],
             timestamp=datetime.fromisoformat(event["timestamp"]),
             user_hash=event["user_hash"],

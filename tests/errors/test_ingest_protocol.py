@@ -110,6 +110,66 @@ def test_newline_framed_items_and_other_item_types(client: Client, setup: Setup)
     assert counts == {"session": 1, "client_report": 1, "transaction": 1}
 
 
+# Through the ingest JSON codec's two paths: orjson (text of any kind) and the standard library
+# (numbers of 19 digits and more, which orjson would turn into floats past 64 bits).
+EXTRAS = {
+    "text": (
+        b'{"plain":"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf",'
+        b'"escaped":"\\u00e9 \\u20ac \\ud83d\\ude00","seps":"\\u2028\\u2029\\u001f",'
+        b'"\xe2\x82\xac key":[0.1,1.5e-7,-2.5,123456789012345678],'
+        b'"nested":{"a":[{"b":[[[{"c":null}]]]}]}}'
+    ),
+    "numbers": (
+        b'{"edges":[9223372036854775807,-9223372036854775808,18446744073709551615],'
+        b'"past 64 bits":[18446744073709551616,-9223372036854775809,1180591620717411303424],'
+        b'"digits":"1234567890123456789012","\xc3\xa9":"\xf0\x9f\x98\x80"}'
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", ["envelope", "store"])
+@pytest.mark.parametrize("extra", list(EXTRAS))
+def test_event_values_are_stored_as_the_client_sent_them(
+    client: Client, setup: Setup, kind: str, extra: str
+) -> None:
+    event_id = uuid.uuid4().hex
+    payload = (
+        b'{"event_id":"' + event_id.encode() + b'","message":"caf\xc3\xa9 \xf0\x9f\x92\xa5",'
+        b'"extra":' + EXTRAS[extra] + b"}"
+    )
+    body = payload
+    if kind == "envelope":
+        body = b'{"event_id":"%s"}\n{"type":"event"}\n%s' % (event_id.encode(), payload)
+    response = post(client, url(setup, kind), body, **auth_header(setup))
+    assert response.status_code == 200, response.content
+    data = Event.objects.get(event_id=event_id).data
+    sent = json.loads(EXTRAS[extra])
+    # As text, so that an int that became a float (2**70 == float(2**70)) is told apart.
+    assert json.dumps(data["extra"], sort_keys=True) == json.dumps(sent, sort_keys=True)
+    assert data["message"] == "café 💥"
+    assert Issue.objects.get().title == "café 💥"
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["orjson", "json"])
+def test_nan_and_infinities_are_stored_as_null(client: Client, setup: Setup, big: bool) -> None:
+    # json.dumps wrote NaN, which neither SQLite's JSON_VALID nor PostgreSQL's jsonb accepts:
+    # the event was refused by the database. ``big`` takes the standard library's path.
+    extra = b'{"ratio":NaN,"limits":[Infinity,-Infinity,1e400]%s}' % (
+        b',"big":18446744073709551616' if big else b""
+    )
+    event_id = uuid.uuid4().hex
+    payload = json.dumps(event_payload()).encode()[:-1] + b',"extra":' + extra + b"}"
+    body = b'{"event_id":"%s"}\n{"type":"event"}\n%s' % (event_id.encode(), payload)
+    response = post(client, url(setup), body, **auth_header(setup))
+    assert response.status_code == 200, response.content
+    stored = Event.objects.get(event_id=event_id).data["extra"]
+    assert stored == {
+        "ratio": None,
+        "limits": [None, None, None],
+        **({"big": 2**64} if big else {}),
+    }
+
+
 def test_duplicate_event_id_is_stored_once(client: Client, setup: Setup) -> None:
     event_id, body = envelope(event_payload())
     for _ in range(2):

@@ -49,6 +49,44 @@ def test_a_record_reads_back_as_the_write_it_was(setup: Setup) -> None:
     assert back == write
 
 
+TRICKY_EXTRA = {
+    "text": "é € \U0001f600 \U0010ffff \u2028 a\x00b",
+    "lone surrogate": "\ud800",
+    "numbers": [2**70, -(2**63) - 1, 18446744073709551615, 0.1, -0.0],
+    "nested": {"é": [{"k": [None, True]}]},
+}
+
+
+def _tricky_write(setup: Setup, extra: dict[str, object]) -> PendingWrite:
+    now = datetime.now(tz=UTC)
+    payload = event_payload(extra=extra, message="caf\u00e9 \U0001f4a5")
+    event = prepare_event(json.dumps(payload).encode(), uuid.uuid4(), setup.key, now, None)
+    return PendingWrite(project_id=setup.project.pk, received_at=now, event=event)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{k: v} for k, v in TRICKY_EXTRA.items()] + [TRICKY_EXTRA],
+    ids=[*TRICKY_EXTRA, "all"],
+)
+def test_any_json_text_reads_back_as_it_was_written(setup: Setup, extra: dict[str, object]) -> None:
+    write = _tricky_write(setup, extra)
+    write.attachments = [Item({"type": "attachment", "filename": "résumé 📎.txt"}, b"\xff")]
+    assert write.event is not None
+    record = journal.encode_write(write)
+    back = journal.decode_write(record)
+    assert back == write
+    assert back.event is not None and back.event.data_json == write.event.data_json
+    assert json.dumps(back.event.data) == json.dumps(write.event.data)  # 2**70 stays an int
+
+
+def test_nan_is_journaled_as_the_null_it_is_stored_as(setup: Setup) -> None:
+    write = _tricky_write(setup, {"ratio": float("nan"), "top": float("-inf")})
+    back = journal.decode_write(journal.encode_write(write))
+    assert back.event is not None
+    assert back.event.data["extra"] == {"ratio": None, "top": None}
+
+
 def test_a_torn_or_corrupt_tail_ends_the_segment(tmp_path: Path) -> None:
     path = tmp_path / "x.journal"
     records = [journal.frame(f'{{"n":{n}}}'.encode()) for n in range(3)]
@@ -164,6 +202,27 @@ def test_accepted_writes_are_stored_by_the_writer_and_the_journal_is_cleaned_up(
         writer.stop()
     assert not errors
     assert list(journal_directory().glob("*.journal")) == []
+    connection.close()
+
+
+def test_the_writer_stores_any_text_on_both_databases(
+    transactional_db: None, setup_committed: Setup, data_dir: Path
+) -> None:
+    extra = {k: v for k, v in TRICKY_EXTRA.items() if k == "nested"}
+    extra["text"] = "é € \U0001f600 \U0010ffff \u2028"  # no NUL: PostgreSQL refuses it
+    extra["numbers"] = [2**70, -(2**63) - 1, 18446744073709551615, 0.1]
+    writes = [_tricky_write(setup_committed, extra) for _ in range(3)]
+    writer = GroupCommitter(enabled=True)
+    try:
+        assert all(writer.submit(write) for write in writes)
+        assert writer.wait_idle(30)
+    finally:
+        writer.stop()
+    for event in Event.objects.all():
+        assert json.dumps(event.data["extra"], sort_keys=True) == json.dumps(extra, sort_keys=True)
+        assert event.data["message"] == "café 💥"
+    assert Event.objects.count() == 3
+    assert Issue.objects.get().event_count == 3
     connection.close()
 
 
