@@ -35,7 +35,12 @@ from bastion.errors.encoding import BadEncoding, BodyTooLarge, decode_body
 from bastion.errors.envelope import EnvelopeError, Item, parse_envelope, parse_event_id
 from bastion.errors.grouping import grouping_hash
 from bastion.errors.models import DsnKey, ProjectErrorSettings
-from bastion.errors.normalize import InvalidEvent, normalize_event
+from bastion.errors.normalize import (
+    InvalidEvent,
+    may_hold_unstorable,
+    normalize_event,
+    storable,
+)
 from bastion.errors.rules import first_match, rule_cache
 from bastion.errors.scrubbing import ScrubRules, cached_rules, scrub
 from bastion.errors.store import PendingWrite, PreparedEvent
@@ -244,6 +249,10 @@ def prepare_event(
         raw = jsoncodec.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IngestError(400, "The event is not valid JSON.") from exc
+    except RecursionError as exc:
+        raise IngestError(400, "The event is nested too deeply.") from exc
+    if may_hold_unstorable(payload):
+        raw = storable(raw)
     if not isinstance(raw, dict):
         raise IngestError(400, "The event is not a JSON object.")
     if event_id is None:

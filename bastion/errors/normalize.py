@@ -6,6 +6,7 @@ dict or as pairs, ``message`` as a string or a ``logentry``); after this step th
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,55 @@ MAX_BREADCRUMBS = 200
 
 class InvalidEvent(ValueError):
     """The payload cannot be an event (400)."""
+
+
+# NUL and lone surrogates are valid in JSON text but neither database stores them (PostgreSQL
+# refuses NUL in text and jsonb; both refuse strings that cannot be UTF-8). In the payload they
+# can only be a raw NUL byte (a UTF-16/32 body), a \u0000 or \uD800-\uDFFF escape, or the raw
+# bytes of an encoded surrogate (json.loads reads bytes with "surrogatepass").
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_UNSTORABLE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")
+_UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
+
+
+def may_hold_unstorable(payload: bytes) -> bool:
+    """Whether the event parsed from ``payload`` may hold NUL or lone surrogates (cheap: three
+    substring checks for the usual event)."""
+    return (
+        b"\x00" in payload
+        or (b"\\u" in payload and _UNSTORABLE_ESCAPE.search(payload) is not None)
+        or (b"\xed" in payload and _UNSTORABLE_BYTES.search(payload) is not None)
+    )
+
+
+def storable(value: Any) -> Any:
+    """``value`` with U+FFFD for each NUL and lone surrogate in its strings and keys.
+
+    Iterative (a payload may nest up to orjson's 1024 levels, past Python's recursion limit).
+    Surrogate pairs come out of the parser already joined, so every surrogate left is lone.
+    """
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    for _ in range(10**9):  # bounded by the payload's size; ends when the stack is empty
+        if not stack:
+            break
+        container, slot = stack.pop()
+        item = container[slot]
+        if isinstance(item, str):
+            container[slot] = _UNSTORABLE_CHARS.sub(REPLACEMENT, item)
+        elif isinstance(item, list):
+            copied = list(item)
+            container[slot] = copied
+            stack.extend((copied, index) for index in range(len(copied)))
+        elif isinstance(item, dict):
+            copied_dict = {
+                _UNSTORABLE_CHARS.sub(REPLACEMENT, key) if isinstance(key, str) else key: child
+                for key, child in item.items()
+            }
+            container[slot] = copied_dict
+            stack.extend((copied_dict, key) for key in copied_dict)
+    return root[0]
 
 
 def _values(value: Any) -> list[Any]:

@@ -170,6 +170,52 @@ def test_nan_and_infinities_are_stored_as_null(client: Client, setup: Setup, big
     }
 
 
+UNSTORABLE = {
+    # NUL, refused by PostgreSQL in text and jsonb, as an escape and in a key.
+    "nul": (b'"a\\u0000b"', b'{"k\\u0000":"v"}', "a\ufffdb", {"k\ufffd": "v"}),
+    # Lone surrogates (escaped, and as raw bytes json.loads reads with surrogatepass), refused
+    # by both databases; a valid pair stays the character it encodes.
+    "surrogates": (
+        b'"x\\ud800y \\ud83d\\ude00"',
+        b'{"raw":"\xed\xa0\x80"}',
+        "x\ufffdy \U0001f600",
+        {"raw": "\ufffd"},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(UNSTORABLE))
+def test_nul_and_lone_surrogates_are_stored_as_replacement_characters(
+    client: Client, setup: Setup, case: str
+) -> None:
+    message, extra, stored_message, stored_extra = UNSTORABLE[case]
+    event_id = uuid.uuid4().hex
+    payload = b'{"message":%s,"extra":%s,"tags":{"t":%s},"user":{"id":%s}}' % (
+        message,
+        extra,
+        message,
+        message,
+    )
+    body = b'{"event_id":"%s"}\n{"type":"event"}\n%s' % (event_id.encode(), payload)
+    response = post(client, url(setup), body, **auth_header(setup))
+    assert response.status_code == 200, response.content
+    data = Event.objects.get(event_id=event_id).data
+    assert data["message"] == stored_message
+    assert data["extra"] == stored_extra
+    assert data["tags"] == {"t": stored_message}
+    assert Issue.objects.get().title == stored_message
+
+
+def test_an_event_nested_too_deeply_is_a_400(client: Client, setup: Setup) -> None:
+    deep = b'{"message":"deep","extra":{"a":' + b"[" * 3000 + b"]" * 3000 + b"}}"
+    event_id = uuid.uuid4().hex
+    body = b'{"event_id":"%s"}\n{"type":"event"}\n%s' % (event_id.encode(), deep)
+    response = post(client, url(setup), body, **auth_header(setup))
+    assert response.status_code == 400, response.content
+    assert b"nested too deeply" in response.content
+    assert not Event.objects.exists()
+
+
 def test_duplicate_event_id_is_stored_once(client: Client, setup: Setup) -> None:
     event_id, body = envelope(event_payload())
     for _ in range(2):
