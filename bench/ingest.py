@@ -628,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--group-timeout", type=float, default=1800.0)
     parser.add_argument("--warmup", type=int, default=200, help="unmeasured events first")
     parser.add_argument("--skip-bugsink", action="store_true")
+    parser.add_argument("--skip-bastion", action="store_true", help="measure Bugsink alone")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
@@ -639,7 +640,9 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     runs: list[Run] = []
-    starters: list[Callable[[], Server]] = [start_bastion]
+    starters: list[Callable[[], Server]] = []
+    if not args.skip_bastion:
+        starters.append(start_bastion)
     if not args.skip_bugsink:
         starters.append(start_bugsink)
     for start in starters:
@@ -659,6 +662,8 @@ def main(argv: list[str] | None = None) -> int:
         print(table(runs[-1:]), flush=True)
     print()
     print(table(runs))
+    if args.skip_bastion:
+        return 0  # nothing of ours to compare
     ours = runs[0]
     theirs = runs[1] if len(runs) > 1 else None
     accepted_ratio = (
