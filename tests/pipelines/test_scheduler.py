@@ -144,19 +144,13 @@ def test_job_environment_names_the_creator_and_no_pull_request(world: World) -> 
 def test_job_environment_of_webhook_builds_names_the_author_and_the_pull_request(
     world: World,
 ) -> None:
-    from tests.pipelines.test_webhooks import github, gitlab
+    from tests.pipelines.test_webhooks import github, github_draft_pull_request, github_push, gitlab
 
     pipeline = make_pipeline(world, PEOPLE)
     secret = services.rotate_webhook_secret(world.principal, pipeline)
     author = {"name": "Alice A", "email": "alice@example.test", "username": "alice"}
-    push = {"ref": "refs/heads/x", "after": "a" * 40,
-            "head_commit": {"message": "m", "author": author}}  # fmt: skip
-    assert github(pipeline, secret, "push", push).status_code == 201
-    pr = {"action": "opened", "pull_request": {
-        "number": 8, "title": "T", "draft": True, "user": {"login": "bob"},
-        "labels": [{"name": "deploy"}, {"name": "needs review"}],
-        "head": {"ref": "t", "sha": "b" * 40, "repo": {"clone_url": "https://g.test/fork/a.git"}},
-        "base": {"ref": "main"}}}  # fmt: skip
+    assert github(pipeline, secret, "push", github_push(author)).status_code == 201
+    pr = github_draft_pull_request(["deploy", "needs review"])
     assert github(pipeline, secret, "pull_request", pr).status_code == 201
     mr = {"user": {"username": "carol"}, "labels": [],
           "object_attributes": {"action": "open", "iid": 4, "source_branch": "f",

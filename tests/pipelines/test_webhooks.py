@@ -51,6 +51,21 @@ def github(pipeline: Pipeline, secret: str, event: str, payload: Any, sign: bool
     )
 
 
+def github_push(author: dict[str, str]) -> dict[str, Any]:
+    """A GitHub push of one commit by ``author`` to branch x."""
+    return {"ref": "refs/heads/x", "after": "a" * 40,
+            "head_commit": {"message": "m", "author": author}}  # fmt: skip
+
+
+def github_draft_pull_request(labels: list[str]) -> dict[str, Any]:
+    """GitHub's "opened" event of draft pull request 8 by bob, from a fork, into main."""
+    return {"action": "opened", "pull_request": {
+        "number": 8, "title": "T", "draft": True, "user": {"login": "bob"},
+        "labels": [{"name": label} for label in labels],
+        "head": {"ref": "t", "sha": "b" * 40, "repo": {"clone_url": "https://g.test/fork/a.git"}},
+        "base": {"ref": "main"}}}  # fmt: skip
+
+
 def gitlab(pipeline: Pipeline, token: str, event: str, payload: Any) -> Any:
     headers = {"X-Gitlab-Event": event, "X-Gitlab-Token": token}
     return Client().post(
@@ -161,14 +176,8 @@ def test_if_conditions_know_the_author_and_the_pull_request_details(world: World
     pipeline = make_pipeline(world, WHO, slug="who")
     secret = services.rotate_webhook_secret(world.principal, pipeline)
     author = {"name": "Alice A", "email": "alice@example.test", "username": "bob"}
-    push = {"ref": "refs/heads/x", "after": "a" * 40,
-            "head_commit": {"message": "m", "author": author}}  # fmt: skip
-    assert github(pipeline, secret, "push", push).status_code == 201
-    pr = {"action": "opened", "pull_request": {
-        "number": 8, "title": "T", "draft": True, "user": {"login": "bob"},
-        "labels": [{"name": "deploy"}, {"name": "docs"}],
-        "head": {"ref": "t", "sha": "b" * 40, "repo": {"clone_url": "https://g.test/fork/a.git"}},
-        "base": {"ref": "main"}}}  # fmt: skip
+    assert github(pipeline, secret, "push", github_push(author)).status_code == 201
+    pr = github_draft_pull_request(["deploy", "docs"])
     assert github(pipeline, secret, "pull_request", pr).status_code == 201
     gl_push = {"ref": "refs/heads/main", "checkout_sha": "c" * 40, "user_username": "carol",
                "commits": [{"message": "m", "author": author}]}  # fmt: skip
