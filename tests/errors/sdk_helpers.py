@@ -11,7 +11,11 @@ import sentry_sdk
 
 @contextmanager
 def sentry_client(dsn: str, **options: Any) -> Iterator[None]:
-    """Install a real sentry-sdk client for the block; flush and close it after."""
+    """Install a real sentry-sdk client for the block; flush and close it after.
+
+    The block runs in fresh, empty isolation and current scopes: the SDK keeps scopes per
+    process across ``init`` calls, so a tag, user or attachment one test set would otherwise
+    ride on every later test's events in the same worker."""
     sentry_sdk.init(
         dsn=dsn,
         default_integrations=False,
@@ -20,7 +24,10 @@ def sentry_client(dsn: str, **options: Any) -> Iterator[None]:
         **options,
     )
     try:
-        yield
+        with sentry_sdk.isolation_scope() as isolation, sentry_sdk.new_scope() as current:
+            isolation.clear()
+            current.clear()
+            yield
     finally:
         client = sentry_sdk.get_client()
         transport = client.transport
