@@ -73,9 +73,8 @@ def _send_events(dsn: str) -> None:
                 except CardDeclined:
                     sentry_sdk.capture_exception()
             if n == 0:
-                # The SDK may send concurrently: the event with the attachment must arrive
-                # first for the page's first/latest assertions below. flush()'s default 2 s
-                # ran out under CI load (the rest went out beside it and it came in last).
+                # The event with the attachment must arrive first for the page's first/latest
+                # assertions below: wait until it has been sent.
                 sentry_sdk.flush(timeout=60)
         try:
             reserve_stock("SKU-42")
