@@ -37,8 +37,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bastion.browser.runner import LAUNCH_ARGS, BrowserSession, RunOptions
-from bastion.browser.runner.session import CHROMIUM
+from bastion.browser.runner.session import CHROMIUM, LAUNCH_ARGS, BrowserSession, RunOptions
 from bastion.browser.spec import BrowserTest, load_test
 
 TEMPLATES: dict[str, list[dict[str, Any]]] = {

@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bastion.agent.executors import JobContext, JobOutcome, executor
-from bastion.browser.runner import BrowserSession, RunOptions, RunResult, StepResult
+from bastion.browser.runner import RunResult, StepResult
 from bastion.browser.runner.job_mailbox import JobMailbox
+from bastion.browser.runner.session import BrowserSession, RunOptions
 from bastion.browser.spec import BrowserTest, ModuleNotFound, SpecError, load_test
 
 RESULT_MARKER = "[bastion-browser-result] "

@@ -12,7 +12,7 @@ import io
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -24,7 +24,6 @@ from django.utils import timezone
 from django.utils.text import slugify
 from PIL import Image, UnidentifiedImageError
 
-from bastion.browser.diff import DiffResult, Region, compare
 from bastion.browser.models import (
     Baseline,
     BrowserRun,
@@ -46,6 +45,9 @@ from bastion.browser.spec.modules import affected_by
 from bastion.core import audit
 from bastion.core.access import Principal, projects_for, require_role
 from bastion.core.models import Project, Role
+
+if TYPE_CHECKING:
+    from bastion.browser.diff import DiffResult, Region
 
 MAX_BASELINE_BYTES = 20 * 1024 * 1024
 MAX_SUITE_CONCURRENCY = 8
@@ -283,6 +285,8 @@ def compare_with_baseline(
     threshold: float = 0.1,
     exclude: Sequence[Region] = (),
 ) -> DiffResult:
+    from bastion.browser.diff import compare  # numpy: only where images are compared
+
     with default_storage.open(baseline.image, "rb") as handle:
         stored = handle.read()
     return compare(stored, png, tolerance_pct=tolerance_pct, threshold=threshold, exclude=exclude)
@@ -373,6 +377,8 @@ def create_suite(
 
 def diff_image(baseline: Baseline, png: bytes, *, threshold: float = 0.1) -> bytes:
     """The diff view: the baseline faded, the pixels ``png`` changes in red (PNG bytes)."""
+    from bastion.browser.diff import compare  # numpy: only where images are compared
+
     with default_storage.open(baseline.image, "rb") as handle:
         stored = handle.read()
     with tempfile.TemporaryDirectory(prefix="bastion-diff-") as folder:

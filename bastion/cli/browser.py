@@ -151,7 +151,8 @@ async def _run_all(
     variables: dict[str, str],
     secrets: dict[str, str],
 ) -> int:
-    from bastion.browser.runner import BrowserSession, RunOptions, RunResult, StepResult, to_junit
+    from bastion.browser.runner import RunResult, StepResult, to_junit
+    from bastion.browser.runner.session import BrowserSession, RunOptions
 
     def progress(test_name: str) -> Any:
         def show(step: StepResult) -> None:

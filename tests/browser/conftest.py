@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from bastion.browser.runner import BrowserSession, RunOptions, RunResult
+from bastion.browser.runner import RunResult
+from bastion.browser.runner.session import BrowserSession, RunOptions
 from bastion.browser.spec import load_test
 from tests.labs.browser_site.server import LabServer
 

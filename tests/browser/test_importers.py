@@ -9,6 +9,7 @@ import pytest
 
 from bastion.browser.importers import ImportFormatError, import_data, import_file
 from bastion.browser.importers.side import ALIASES
+from bastion.browser.runner.session import RunOptions
 from bastion.browser.spec import ModuleNotFound
 from tests.browser.conftest import SAMPLES, Browser, explain
 
@@ -196,7 +197,7 @@ def test_imported_tests_run_green_against_the_lab(browser: Browser) -> None:
             run = browser.loop.run(
                 browser.session.run(
                     test,
-                    __import__("bastion.browser.runner", fromlist=["RunOptions"]).RunOptions(
+                    RunOptions(
                         base_url=browser.lab.url,
                         record_video=False,
                         final_screenshot=False,
