@@ -2,7 +2,7 @@
 
 On the SQLite pass that is a file in a temporary BASTION_DATA_DIR; on the PostgreSQL pass
 (BASTION_DATABASE_URL set) a database of its own on the same server, dropped afterwards.
-Migrations run once per session into a template that each test clones.
+Migrations run once per test run into a template that each test clones (tests/template_db.py).
 """
 
 from __future__ import annotations
@@ -12,33 +12,27 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import urlparse
 
 import psycopg
 import pytest
 
-BASTION = str(Path(sys.executable).with_name("bastion"))
-PG_URL = os.environ.get("BASTION_DATABASE_URL", "")
+from tests.template_db import (
+    BASTION,
+    PG_URL,
+    SQLITE_NAME,
+    clone_pg,
+    copy_sqlite,
+    pg_execute,
+    pg_url_for,
+    shared_template,
+)
+
 _counter = itertools.count(1)
-
-
-def _pg_admin_url() -> str:
-    return PG_URL.replace("postgres://", "postgresql://", 1)
-
-
-def _pg_url_for(name: str) -> str:
-    parts = urlparse(PG_URL)
-    return urlunparse(parts._replace(path=f"/{name}"))
-
-
-def _pg_execute(sql: str) -> None:
-    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -93,21 +87,11 @@ class Cli:
 
 
 @pytest.fixture(scope="session")
-def cli_template(
-    tmp_path_factory: pytest.TempPathFactory, django_db_blocker: object
-) -> Iterator[Cli]:
+def cli_template(django_db_blocker: object) -> Cli:
     # Requesting django_db_blocker marks these tests as database tests, so they run on the
     # PostgreSQL pass too (tests/conftest.py); they never use the test process's database.
-    data_dir = tmp_path_factory.mktemp("bastion-cli-template")
-    name = f"bastion_cli_tpl_{os.getpid()}"
-    template = Cli(data_dir, _pg_url_for(name) if PG_URL else "")
-    if PG_URL:
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
-        _pg_execute(f'CREATE DATABASE "{name}"')
-    template.run("migrate", check=True)
-    yield template
-    if PG_URL:
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    data_dir, database_url = shared_template()
+    return Cli(data_dir, database_url)
 
 
 @pytest.fixture
@@ -123,19 +107,12 @@ def installation(cli_template: Cli, data_dir: Path) -> Iterator[Cli]:
     of a wider scope than ``cli``, e.g. one server shared by a module's tests)."""
     shutil.copytree(cli_template.data_dir, data_dir, ignore=shutil.ignore_patterns("*.sqlite3*"))
     if not PG_URL:
-        source = sqlite3.connect(cli_template.data_dir / "bastion.sqlite3")
-        target = sqlite3.connect(data_dir / "bastion.sqlite3")
-        try:
-            source.backup(target)
-        finally:
-            source.close()
-            target.close()
+        copy_sqlite(cli_template.data_dir / SQLITE_NAME, data_dir / SQLITE_NAME)
         yield Cli(data_dir)
         return
     name = f"bastion_cli_{os.getpid()}_{next(_counter)}"
-    template_name = urlparse(cli_template.database_url).path.lstrip("/")
-    _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    clone_pg(name, urlparse(cli_template.database_url).path.lstrip("/"))
     try:
-        yield Cli(data_dir, _pg_url_for(name))
+        yield Cli(data_dir, pg_url_for(name))
     finally:
-        _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
