@@ -26,7 +26,9 @@ takes 0.04 ms. Each of its 16 connections is reopened after 100 requests
 millisecond are nearly all accepted by whichever gunicorn worker wakes first (measured 15/1,
 12/4, 11/3/1/1), and a keep-alive connection stays on its worker, so one worker — one GIL —
 served most of the run and the result swung by 2x from run to run. Reopened connections spread
-over the workers. Both servers get the same client.
+over the workers. Both servers get the same client. Bastion's server also closes a
+keep-alive connection itself after 100 requests (``bastion.gunicorn_worker``, as ``bastion up``
+runs it), so SDK clients that never reconnect are spread the same way.
 
 Usage: ``.venv/bin/python bench/ingest.py [--events 20000] [--concurrency 16] [--skip-bugsink]``
 """
@@ -50,6 +52,8 @@ from http.client import HTTPConnection
 from pathlib import Path
 
 import brotli
+
+from bastion.gunicorn_worker import WORKER_CLASS
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -229,7 +233,7 @@ def start_bastion() -> Server:
             "--threads",
             str(THREADS),
             "--worker-class",
-            "gthread",
+            WORKER_CLASS,  # as `bastion up` runs it
             "--log-level",
             "warning",
         ],

@@ -116,6 +116,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     from bastion.core.bootstrap import ensure_first_admin, local_agent_token
+    from bastion.gunicorn_worker import WORKER_CLASS
     from bastion.supervisor import Child, Supervisor, bastion_argv, wait_until_healthy
 
     config = settings.CONFIG
@@ -137,7 +138,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             "--workers",
             str(config.web_workers),
             "--worker-class",
-            "gthread",
+            WORKER_CLASS,
             "--threads",
             str(config.web_threads),
             "--timeout",
