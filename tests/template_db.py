@@ -15,7 +15,6 @@ import fcntl
 import os
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -85,15 +84,10 @@ def _migrate(data_dir: Path, url: str) -> None:
         name = template_database_name()
         pg_execute(f'DROP DATABASE IF EXISTS "{name}"')
         pg_execute(f'CREATE DATABASE "{name}"')
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BASTION_")}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env["BASTION_DATA_DIR"] = str(data_dir)
-    if url:
-        env["BASTION_DATABASE_URL"] = url
-    done = subprocess.run(
-        [BASTION, "migrate"], capture_output=True, text=True, env=env, timeout=300, check=False
-    )
-    assert done.returncode == 0, (done.stdout, done.stderr)
+    # Imported here: tests.cli.conftest imports this module.
+    from tests.cli.conftest import Cli
+
+    Cli(data_dir, url).run("migrate", check=True)
 
 
 def copy_sqlite(source: Path, target: Path) -> None:

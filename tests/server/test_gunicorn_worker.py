@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,7 @@ from typing import Any
 import pytest
 
 from bastion.gunicorn_worker import REQUESTS_PER_CONNECTION, WORKER_CLASS
-from tests.pipelines.server import free_port, wait_until
-
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+from tests.pipelines.server import GUNICORN, free_port, wait_until
 
 
 @pytest.fixture
